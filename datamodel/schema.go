@@ -1,0 +1,422 @@
+package datamodel
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// NotifyRule says how a parameter treats requests for Active Notification
+// (TR-069 A.3.2.4, the activeNotify attribute of the BBF data-model XML).
+type NotifyRule uint8
+
+const (
+	// NotifyNormal: active and passive notification may be set freely.
+	NotifyNormal NotifyRule = iota
+	// NotifyCanDeny: a request for Active Notification is refused (9009).
+	NotifyCanDeny
+	// NotifyForced: Active Notification is always on and cannot be changed.
+	NotifyForced
+)
+
+// ParamDef defines one parameter of the schema. Definitions are immutable
+// once the schema is built and are shared by every tree built from it.
+type ParamDef struct {
+	Name     string // last path segment
+	Path     string // schema path, e.g. "Device.LAN.DHCPOption.{i}.Tag"
+	Type     Type
+	Writable bool
+	Hidden   bool // reads back as an empty string (passwords)
+	Forced   bool // in every Inform (forcedInform)
+	Notify   NotifyRule
+	// DefaultNotify is the Notification attribute a parameter starts with
+	// and returns to on factory reset and ResetNotification.
+	DefaultNotify int
+	Volatile      bool   // never persisted: learned again at every start
+	Computed      bool   // value comes from a getter bound with Tree.Bind
+	Default       string // factory default (canonical form)
+	// Limit is the schema path of the parameter holding the minimum number
+	// of seconds between Active Notifications of this one, if any
+	// (TR-111 1.2.1 and 2.2.1.3).
+	Limit string
+	// ParameterKey marks ManagementServer.ParameterKey, which a successful
+	// SetParameterValues, AddObject or DeleteObject sets (TR-069 A.3.2.1).
+	ParameterKey bool
+	// CountOf is set on a NumberOfEntries parameter: the table it counts.
+	CountOf *ObjectDef
+
+	obj *ObjectDef
+	idx int
+}
+
+// Object returns the object that contains the parameter.
+func (p *ParamDef) Object() *ObjectDef { return p.obj }
+
+// ObjectDef defines an object, single or multi-instance (a table, "{i}").
+type ObjectDef struct {
+	Name     string // last segment ("DHCPOption"); "" for the root
+	Path     string // schema path ending in "." ("Device.LAN.DHCPOption.{i}.")
+	Multi    bool   // a table of instances
+	Writable bool   // instances may be added and deleted by the ACS
+	Volatile bool   // instances are not persisted
+	// MaxEntries caps the number of instances (0 = no cap).
+	MaxEntries int
+	// Instances is the number of instances a factory tree has.
+	Instances int
+	Count     *ParamDef // the NumberOfEntries parameter counting this table
+	Params    []*ParamDef
+	Children  []*ObjectDef
+	Parent    *ObjectDef
+
+	idx     int
+	byName  map[string]*ParamDef
+	objName map[string]*ObjectDef
+}
+
+// TablePath is the path used with AddObject: the schema path without the
+// trailing "{i}.", e.g. "Device.LAN.DHCPOption.".
+func (o *ObjectDef) TablePath() string {
+	return strings.TrimSuffix(o.Path, "{i}.")
+}
+
+// Schema is an immutable data model definition. Trees are built from it.
+type Schema struct {
+	Model string // e.g. "Device:1.1"
+	Root  *ObjectDef
+
+	params  map[string]*ParamDef
+	objects map[string]*ObjectDef
+	order   []*ParamDef
+	objList []*ObjectDef
+}
+
+// Param returns the definition at a schema path, or nil.
+func (s *Schema) Param(path string) *ParamDef { return s.params[path] }
+
+// Object returns the object definition at a schema path, or nil.
+func (s *Schema) Object(path string) *ObjectDef { return s.objects[path] }
+
+// Params lists every parameter definition in schema order.
+func (s *Schema) Params() []*ParamDef { return s.order }
+
+// Objects lists every object definition in schema order.
+func (s *Schema) Objects() []*ObjectDef { return s.objList }
+
+// RootName is the name of the root object ("Device" or "InternetGatewayDevice").
+func (s *Schema) RootName() string { return s.Root.Name }
+
+// SchemaPath turns a concrete path into its schema path by replacing every
+// instance number with "{i}": "Device.LAN.DHCPOption.3.Tag" gives
+// "Device.LAN.DHCPOption.{i}.Tag".
+func SchemaPath(p string) string {
+	if !strings.ContainsAny(p, "0123456789") {
+		return p
+	}
+	var b strings.Builder
+	b.Grow(len(p) + 8)
+	for i := 0; i < len(p); {
+		j := strings.IndexByte(p[i:], '.')
+		seg := p[i:]
+		if j >= 0 {
+			seg = p[i : i+j]
+		}
+		if isInstance(seg) {
+			b.WriteString("{i}")
+		} else {
+			b.WriteString(seg)
+		}
+		if j < 0 {
+			break
+		}
+		b.WriteByte('.')
+		i += j + 1
+	}
+	return b.String()
+}
+
+func isInstance(seg string) bool {
+	if seg == "" || seg[0] == '0' {
+		return false
+	}
+	for i := 0; i < len(seg); i++ {
+		if seg[i] < '0' || seg[i] > '9' {
+			return false
+		}
+	}
+	return len(seg) <= 10
+}
+
+// ParseSchema reads a schema in the project's definition format (see
+// schemas/README.md): "model", "object" lines, and one line per parameter
+// with its name, type, access (R or W) and flags.
+func ParseSchema(r io.Reader) (*Schema, error) {
+	s := &Schema{params: map[string]*ParamDef{}, objects: map[string]*ObjectDef{}}
+	type pending struct {
+		obj   *ObjectDef
+		count string
+		line  int
+	}
+	var counts []pending
+	var limits []*ParamDef
+	var cur *ObjectDef
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || text[0] == '#' {
+			continue
+		}
+		fields, err := splitFields(text)
+		if err != nil {
+			return nil, fmt.Errorf("datamodel: schema line %d: %w", line, err)
+		}
+		errf := func(format string, a ...any) error {
+			return fmt.Errorf("datamodel: schema line %d: %s", line, fmt.Sprintf(format, a...))
+		}
+		switch fields[0] {
+		case "model":
+			if len(fields) != 2 {
+				return nil, errf("model takes one name")
+			}
+			s.Model = fields[1]
+		case "object":
+			if len(fields) < 2 || !strings.HasSuffix(fields[1], ".") {
+				return nil, errf("object needs a path ending in '.'")
+			}
+			o := &ObjectDef{Path: fields[1], byName: map[string]*ParamDef{}, objName: map[string]*ObjectDef{}}
+			if _, dup := s.objects[o.Path]; dup {
+				return nil, errf("object %s defined twice", o.Path)
+			}
+			segs := strings.Split(strings.TrimSuffix(o.Path, "."), ".")
+			if segs[len(segs)-1] == "{i}" {
+				o.Multi = true
+				segs = segs[:len(segs)-1]
+			}
+			o.Name = segs[len(segs)-1]
+			if len(segs) == 1 && !o.Multi {
+				if s.Root != nil {
+					return nil, errf("second root object %s", o.Path)
+				}
+				s.Root = o
+			} else {
+				parentPath := strings.Join(segs[:len(segs)-1], ".") + "."
+				parent := s.objects[parentPath]
+				if parent == nil {
+					return nil, errf("object %s comes before its parent %s", o.Path, parentPath)
+				}
+				if _, dup := parent.objName[o.Name]; dup {
+					return nil, errf("object %s defined twice", o.Path)
+				}
+				if _, clash := parent.byName[o.Name]; clash {
+					return nil, errf("object %s clashes with a parameter", o.Path)
+				}
+				o.Parent = parent
+				o.idx = len(parent.Children)
+				parent.Children = append(parent.Children, o)
+				parent.objName[o.Name] = o
+			}
+			if !o.Multi {
+				o.Instances = 1
+			}
+			for _, f := range fields[2:] {
+				k, v, _ := strings.Cut(f, "=")
+				switch k {
+				case "R":
+				case "W":
+					if !o.Multi {
+						return nil, errf("only a table can be writable")
+					}
+					o.Writable = true
+				case "volatile":
+					o.Volatile = true
+				case "count":
+					counts = append(counts, pending{o, v, line})
+				case "max":
+					n, err := strconv.Atoi(v)
+					if err != nil || n < 0 {
+						return nil, errf("bad max %q", v)
+					}
+					o.MaxEntries = n
+				case "instances":
+					n, err := strconv.Atoi(v)
+					if err != nil || n < 0 || !o.Multi {
+						return nil, errf("bad instances %q", v)
+					}
+					o.Instances = n
+				default:
+					return nil, errf("unknown object flag %q", f)
+				}
+			}
+			s.objects[o.Path] = o
+			s.objList = append(s.objList, o)
+			cur = o
+		default:
+			if cur == nil {
+				return nil, errf("parameter before any object")
+			}
+			if len(fields) < 3 {
+				return nil, errf("a parameter needs a name, a type and an access")
+			}
+			p := &ParamDef{Name: fields[0], Path: cur.Path + fields[0], obj: cur, idx: len(cur.Params)}
+			if strings.ContainsAny(p.Name, ".{} ") {
+				return nil, errf("bad parameter name %q", p.Name)
+			}
+			if _, dup := cur.byName[p.Name]; dup {
+				return nil, errf("parameter %s defined twice", p.Path)
+			}
+			t, err := ParseType(fields[1])
+			if err != nil {
+				return nil, errf("%v", err)
+			}
+			p.Type = t
+			switch fields[2] {
+			case "R":
+			case "W":
+				p.Writable = true
+			default:
+				return nil, errf("access must be R or W, not %q", fields[2])
+			}
+			var def *string
+			for _, f := range fields[3:] {
+				k, v, hasV := strings.Cut(f, "=")
+				switch k {
+				case "forced":
+					p.Forced = true
+				case "hidden":
+					p.Hidden = true
+				case "volatile":
+					p.Volatile = true
+				case "computed":
+					p.Computed = true
+					p.Volatile = true
+				case "canDeny":
+					p.Notify = NotifyCanDeny
+				case "activeForced":
+					p.Notify = NotifyForced
+					p.DefaultNotify = 2
+				case "paramkey":
+					p.ParameterKey = true
+				case "notify":
+					n, err := strconv.Atoi(v)
+					if err != nil || n < 0 || n > 2 {
+						return nil, errf("bad notify %q", v)
+					}
+					p.DefaultNotify = n
+				case "limit":
+					p.Limit = v
+					limits = append(limits, p)
+				case "default":
+					if !hasV {
+						return nil, errf("default needs a value")
+					}
+					d := v
+					def = &d
+				case "enum":
+					p.Type.Enum = strings.Split(v, "|")
+				default:
+					return nil, errf("unknown parameter flag %q", f)
+				}
+			}
+			if def != nil {
+				c, err := p.Type.Canonical(*def)
+				if err != nil {
+					return nil, errf("default of %s: %v", p.Name, err)
+				}
+				p.Default = c
+			} else {
+				p.Default = zeroValue(p.Type)
+			}
+			cur.byName[p.Name] = p
+			cur.Params = append(cur.Params, p)
+			s.params[p.Path] = p
+			s.order = append(s.order, p)
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("datamodel: schema: %w", err)
+	}
+	if s.Root == nil {
+		return nil, fmt.Errorf("datamodel: schema has no root object")
+	}
+	for _, c := range counts {
+		parent := c.obj.Parent
+		p := parent.byName[c.count]
+		if p == nil {
+			return nil, fmt.Errorf("datamodel: schema line %d: count parameter %s%s is not defined", c.line, parent.Path, c.count)
+		}
+		if p.Type.Kind != UnsignedInt || p.Writable {
+			return nil, fmt.Errorf("datamodel: schema line %d: count parameter %s must be a read-only unsignedInt", c.line, p.Path)
+		}
+		p.CountOf = c.obj
+		p.Computed = true
+		p.Volatile = true
+		c.obj.Count = p
+	}
+	for _, p := range limits {
+		lp := s.params[p.Limit]
+		if lp == nil || (lp.Type.Kind != UnsignedInt && lp.Type.Kind != Int) {
+			return nil, fmt.Errorf("datamodel: schema: limit of %s names %q, which is not a numeric parameter", p.Path, p.Limit)
+		}
+	}
+	return s, nil
+}
+
+func zeroValue(t Type) string {
+	switch t.Kind {
+	case Int, UnsignedInt, Long, UnsignedLong:
+		if t.Min != nil && *t.Min > 0 {
+			return strconv.FormatInt(*t.Min, 10)
+		}
+		return "0"
+	case Boolean:
+		return "false"
+	case DateTime:
+		return UnknownTime
+	case String:
+		if len(t.Enum) > 0 {
+			return t.Enum[0]
+		}
+	}
+	return ""
+}
+
+// splitFields splits a schema line on blanks, keeping "double quoted" parts
+// (with \" and \\ escapes) together so that default="a b" is one field.
+func splitFields(s string) ([]string, error) {
+	var out []string
+	var b strings.Builder
+	inQ, have := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case inQ && c == '\\' && i+1 < len(s):
+			i++
+			b.WriteByte(s[i])
+		case c == '"':
+			inQ = !inQ
+			have = true
+		case !inQ && (c == ' ' || c == '\t'):
+			if have {
+				out = append(out, b.String())
+				b.Reset()
+				have = false
+			}
+		case !inQ && c == '#' && !have:
+			return out, nil
+		default:
+			b.WriteByte(c)
+			have = true
+		}
+	}
+	if inQ {
+		return nil, fmt.Errorf("unterminated quote")
+	}
+	if have {
+		out = append(out, b.String())
+	}
+	return out, nil
+}

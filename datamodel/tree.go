@@ -1,0 +1,1186 @@
+package datamodel
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+)
+
+// Origin says who made a change: the ACS through an RPC, or the device itself
+// (a TR-111 module, the control socket, the agent's own bookkeeping). The
+// notify engine reports only changes the ACS did not make (TR-069 A.3.2.4).
+type Origin uint8
+
+const (
+	OriginDevice Origin = iota
+	OriginACS
+)
+
+func (o Origin) String() string {
+	if o == OriginACS {
+		return "acs"
+	}
+	return "device"
+}
+
+// Getter returns the current value of a computed parameter at a concrete path.
+// It is called with the tree's read lock held and must not modify the tree.
+type Getter func(path string) (string, error)
+
+// Validator checks a value, already in canonical form, before a transaction
+// commits. An error refuses the whole transaction (fault 9007 for that name).
+type Validator func(path, value string) error
+
+// Value is one parameter value as GetParameterValues returns it.
+type Value struct {
+	Name  string
+	Value string
+	Type  Kind
+}
+
+// Info is one entry of a GetParameterNames answer. Object names end in ".".
+type Info struct {
+	Name     string
+	Writable bool
+}
+
+// Attributes are the attributes of one parameter (TR-069 A.3.2.5).
+type Attributes struct {
+	Name         string
+	Notification int
+	AccessList   []string
+}
+
+// AttrChange is one SetParameterAttributes entry.
+type AttrChange struct {
+	Name               string // full parameter name or partial path
+	NotificationChange bool
+	Notification       int
+	AccessListChange   bool
+	AccessList         []string
+}
+
+// Change is one parameter write of a transaction.
+type Change struct {
+	Path  string
+	Value string
+	// Type is the xsi:type the ACS gave, "" when none; a type that does not
+	// fit the parameter and whose value does not parse as the parameter's
+	// type is refused with ErrInvalidType.
+	Type string
+}
+
+// SetOptions qualify a write.
+type SetOptions struct {
+	Origin Origin
+	// ParameterKey, when not nil, becomes ManagementServer.ParameterKey if and
+	// only if the operation succeeds (TR-069 A.3.2.1).
+	ParameterKey *string
+}
+
+// EventKind classifies tree events.
+type EventKind uint8
+
+const (
+	ValueSet EventKind = iota // a parameter was written (Old may equal Value)
+	ObjectAdded
+	ObjectDeleted
+	AttributesSet
+	Reset // the tree returned to factory defaults
+)
+
+// Event describes one change, delivered to watchers after the commit.
+type Event struct {
+	Kind   EventKind
+	Path   string // concrete path (objects end in ".")
+	Value  string
+	Old    string
+	Origin Origin
+	Def    *ParamDef // for ValueSet and AttributesSet
+}
+
+type slot struct {
+	v     string
+	set   bool // written since factory: persisted unless volatile
+	notif int8 // -1: the definition's default
+	acl   []string
+}
+
+type node struct {
+	def      *ObjectDef
+	path     string
+	inst     uint32
+	vals     []slot
+	children []*node  // single child objects, by def index; nil for tables
+	tables   []*table // tables, by def index; nil for single objects
+	gone     bool     // deleted; handles to it are stale
+}
+
+type table struct {
+	def   *ObjectDef
+	next  uint32
+	items []*node // ascending instance numbers
+}
+
+// Options configure a Tree.
+type Options struct {
+	// StateDir is where the tree persists (file tree.json); "" keeps the tree
+	// in memory only.
+	StateDir string
+	// Factory holds factory default values by concrete parameter path; they
+	// override the schema defaults and come back on a factory reset.
+	Factory map[string]string
+	// Logger receives warnings about state files; nil discards.
+	Logger *slog.Logger
+}
+
+// Tree is a parameter tree built from a Schema. It is safe for concurrent use.
+type Tree struct {
+	schema  *Schema
+	factory map[string]string
+	log     *slog.Logger
+	store   string
+
+	// mu guards the following.
+	mu   sync.RWMutex
+	root *node
+
+	hookMu     sync.RWMutex // guards the following
+	getters    map[*ParamDef]Getter
+	validators map[*ParamDef][]Validator
+	onChange   map[*ParamDef][]func(Event)
+	watchers   map[int]func(Event)
+	nextWatch  int
+}
+
+// New builds a tree holding the factory defaults of the schema, overridden by
+// opts.Factory. A factory value that names no parameter or breaks its type is
+// an error naming the path. New does no I/O; call Load to read saved state.
+func New(s *Schema, opts Options) (*Tree, error) {
+	t := &Tree{
+		schema:     s,
+		factory:    map[string]string{},
+		log:        opts.Logger,
+		getters:    map[*ParamDef]Getter{},
+		validators: map[*ParamDef][]Validator{},
+		onChange:   map[*ParamDef][]func(Event){},
+		watchers:   map[int]func(Event){},
+	}
+	if t.log == nil {
+		t.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.StateDir != "" {
+		t.store = opts.StateDir
+	}
+	for p, v := range opts.Factory {
+		t.factory[p] = v
+	}
+	root, err := t.buildFactory()
+	if err != nil {
+		return nil, err
+	}
+	t.root = root
+	return t, nil
+}
+
+// Schema returns the schema the tree was built from.
+func (t *Tree) Schema() *Schema { return t.schema }
+
+func (t *Tree) buildFactory() (*node, error) {
+	root := t.newNode(t.schema.Root, t.schema.Root.Name+".", 0, true)
+	paths := make([]string, 0, len(t.factory))
+	for p := range t.factory {
+		paths = append(paths, p)
+	}
+	sort.Strings(paths)
+	for _, p := range paths {
+		tg, err := lookupIn(root, t.schema, p)
+		if err != nil || tg.p == nil {
+			return nil, &PathError{Op: "factory", Path: p, Err: ErrInvalidName}
+		}
+		if tg.p.CountOf != nil {
+			return nil, &PathError{Op: "factory", Path: p, Err: ErrNotWritable}
+		}
+		v, err := tg.p.Type.Canonical(t.factory[p])
+		if err != nil {
+			return nil, &PathError{Op: "factory", Path: p, Err: err}
+		}
+		tg.n.vals[tg.p.idx].v = v
+	}
+	return root, nil
+}
+
+// newNode creates an object node with default values, its single child
+// objects and, when factory is true, the factory instances of its tables.
+func (t *Tree) newNode(def *ObjectDef, path string, inst uint32, factory bool) *node {
+	n := &node{def: def, path: path, inst: inst, vals: make([]slot, len(def.Params))}
+	for i, p := range def.Params {
+		n.vals[i] = slot{v: p.Default, notif: -1}
+	}
+	for _, c := range def.Children {
+		if c.Multi {
+			if n.tables == nil {
+				n.tables = make([]*table, len(def.Children))
+			}
+			tb := &table{def: c, next: 1}
+			n.tables[c.idx] = tb
+			if factory {
+				for i := 0; i < c.Instances; i++ {
+					tb.add(t.newNode(c, path+c.Name+"."+strconv.FormatUint(uint64(tb.next), 10)+".", tb.next, true))
+				}
+			}
+			continue
+		}
+		if n.children == nil {
+			n.children = make([]*node, len(def.Children))
+		}
+		n.children[c.idx] = t.newNode(c, path+c.Name+".", 0, factory)
+	}
+	return n
+}
+
+func (tb *table) add(n *node) {
+	i := sort.Search(len(tb.items), func(i int) bool { return tb.items[i].inst >= n.inst })
+	tb.items = append(tb.items, nil)
+	copy(tb.items[i+1:], tb.items[i:])
+	tb.items[i] = n
+	if n.inst >= tb.next {
+		tb.next = n.inst + 1
+	}
+}
+
+func (tb *table) find(inst uint32) (int, *node) {
+	i := sort.Search(len(tb.items), func(i int) bool { return tb.items[i].inst >= inst })
+	if i < len(tb.items) && tb.items[i].inst == inst {
+		return i, tb.items[i]
+	}
+	return -1, nil
+}
+
+// target is what a path names: a parameter (n, p), an object (n), or a table
+// itself (n is the parent, tab the table's definition).
+type target struct {
+	n   *node
+	p   *ParamDef
+	tab *ObjectDef
+}
+
+func (tg target) partial() bool { return tg.p == nil }
+
+// lookupIn resolves a concrete path. "" names the root (as a partial path).
+func lookupIn(root *node, s *Schema, path string) (target, error) {
+	if path == "" {
+		return target{n: root}, nil
+	}
+	rn := root.def.Name
+	if !strings.HasPrefix(path, rn) || (len(path) > len(rn) && path[len(rn)] != '.') {
+		return target{}, ErrInvalidName
+	}
+	if len(path) == len(rn) {
+		return target{}, ErrInvalidName // "Device" without the dot
+	}
+	rest := path[len(rn)+1:]
+	n := root
+	for rest != "" {
+		i := strings.IndexByte(rest, '.')
+		if i < 0 {
+			// last segment without a dot: a parameter
+			p := n.def.byName[rest]
+			if p == nil {
+				return target{}, ErrInvalidName
+			}
+			return target{n: n, p: p}, nil
+		}
+		seg := rest[:i]
+		rest = rest[i+1:]
+		c := n.def.objName[seg]
+		if c == nil {
+			return target{}, ErrInvalidName
+		}
+		if !c.Multi {
+			n = n.children[c.idx]
+			continue
+		}
+		tb := n.tables[c.idx]
+		if rest == "" {
+			return target{n: n, tab: c}, nil
+		}
+		j := strings.IndexByte(rest, '.')
+		if j < 0 {
+			return target{}, ErrInvalidName
+		}
+		num := rest[:j]
+		if !isInstance(num) {
+			return target{}, ErrInvalidName
+		}
+		inst, err := strconv.ParseUint(num, 10, 32)
+		if err != nil {
+			return target{}, ErrInvalidName
+		}
+		_, in := tb.find(uint32(inst))
+		if in == nil {
+			return target{}, ErrInvalidName
+		}
+		n = in
+		rest = rest[j+1:]
+	}
+	return target{n: n}, nil
+}
+
+func (t *Tree) lookup(path string) (target, error) {
+	return lookupIn(t.root, t.schema, path)
+}
+
+// value returns a parameter's value; hidden ones read as "" when acsView.
+func (t *Tree) value(n *node, p *ParamDef, acsView bool) (string, error) {
+	if acsView && p.Hidden {
+		return "", nil
+	}
+	if p.CountOf != nil {
+		return strconv.Itoa(len(n.tables[p.CountOf.idx].items)), nil
+	}
+	if p.Computed {
+		t.hookMu.RLock()
+		g := t.getters[p]
+		t.hookMu.RUnlock()
+		if g != nil {
+			return g(n.path + p.Name)
+		}
+	}
+	return n.vals[p.idx].v, nil
+}
+
+// Get returns the value of one parameter as the device sees it: hidden
+// parameters (passwords) return their real value. Use GetValues for what the
+// ACS may read.
+func (t *Tree) Get(path string) (string, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	tg, err := t.lookup(path)
+	if err != nil || tg.p == nil {
+		return "", &PathError{Op: "get", Path: path, Err: ErrInvalidName}
+	}
+	return t.value(tg.n, tg.p, false)
+}
+
+// MustGet is Get for paths the caller knows exist; it returns "" on error.
+func (t *Tree) MustGet(path string) string {
+	v, _ := t.Get(path)
+	return v
+}
+
+// GetValues answers GetParameterValues: each name is a full parameter name or
+// a partial path (ending in "."; "" is the whole tree) that expands to every
+// parameter below it. Any unknown name fails the whole call (fault 9005).
+func (t *Tree) GetValues(names []string) ([]Value, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	out := make([]Value, 0, len(names))
+	for _, name := range names {
+		tg, err := t.lookup(name)
+		if err != nil {
+			return nil, &PathError{Op: "get", Path: name, Err: ErrInvalidName}
+		}
+		if tg.p != nil {
+			v, err := t.value(tg.n, tg.p, true)
+			if err != nil {
+				return nil, &PathError{Op: "get", Path: name, Err: fmt.Errorf("%w: %w", ErrApply, err)}
+			}
+			out = append(out, Value{Name: name, Value: v, Type: tg.p.Type.Kind})
+			continue
+		}
+		err = t.walkParams(tg, func(n *node, p *ParamDef) error {
+			v, err := t.value(n, p, true)
+			if err != nil {
+				return &PathError{Op: "get", Path: n.path + p.Name, Err: fmt.Errorf("%w: %w", ErrApply, err)}
+			}
+			out = append(out, Value{Name: n.path + p.Name, Value: v, Type: p.Type.Kind})
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// walkParams visits every parameter below a partial-path target in order.
+func (t *Tree) walkParams(tg target, fn func(*node, *ParamDef) error) error {
+	if tg.tab != nil {
+		for _, in := range tg.n.tables[tg.tab.idx].items {
+			if err := walkNode(in, fn); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walkNode(tg.n, fn)
+}
+
+func walkNode(n *node, fn func(*node, *ParamDef) error) error {
+	for _, p := range n.def.Params {
+		if err := fn(n, p); err != nil {
+			return err
+		}
+	}
+	for _, c := range n.def.Children {
+		if c.Multi {
+			for _, in := range n.tables[c.idx].items {
+				if err := walkNode(in, fn); err != nil {
+					return err
+				}
+			}
+			continue
+		}
+		if err := walkNode(n.children[c.idx], fn); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GetNames answers GetParameterNames (TR-069 A.3.2.3). An empty path names
+// the root. With nextLevel, only the direct children of the named object are
+// listed (for "" just the root object); a full parameter name with nextLevel
+// is an ErrInvalidArgument. Without nextLevel the named object itself and its
+// whole subtree are listed, objects with a trailing ".".
+func (t *Tree) GetNames(path string, nextLevel bool) ([]Info, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	tg, err := t.lookup(path)
+	if err != nil {
+		return nil, &PathError{Op: "names", Path: path, Err: ErrInvalidName}
+	}
+	if tg.p != nil {
+		if nextLevel {
+			return nil, &PathError{Op: "names", Path: path, Err: fmt.Errorf("%w: NextLevel true with a parameter name", ErrInvalidArgument)}
+		}
+		return []Info{{Name: path, Writable: tg.p.Writable}}, nil
+	}
+	var out []Info
+	if path == "" && nextLevel {
+		return []Info{{Name: t.root.path}}, nil
+	}
+	if tg.tab != nil {
+		tb := tg.n.tables[tg.tab.idx]
+		if !nextLevel {
+			out = append(out, Info{Name: path, Writable: tg.tab.Writable})
+		}
+		for _, in := range tb.items {
+			if nextLevel {
+				out = append(out, Info{Name: in.path, Writable: tg.tab.Writable})
+			} else {
+				out = appendNames(out, in, true)
+			}
+		}
+		return out, nil
+	}
+	if nextLevel {
+		return appendChildren(out, tg.n), nil
+	}
+	return appendNames(out, tg.n, true), nil
+}
+
+func objectWritable(n *node) bool { return n.def.Multi && n.def.Writable }
+
+func appendChildren(out []Info, n *node) []Info {
+	for _, p := range n.def.Params {
+		out = append(out, Info{Name: n.path + p.Name, Writable: p.Writable})
+	}
+	for _, c := range n.def.Children {
+		if c.Multi {
+			out = append(out, Info{Name: n.path + c.Name + ".", Writable: c.Writable})
+			continue
+		}
+		out = append(out, Info{Name: n.children[c.idx].path})
+	}
+	return out
+}
+
+func appendNames(out []Info, n *node, self bool) []Info {
+	if self {
+		out = append(out, Info{Name: n.path, Writable: objectWritable(n)})
+	}
+	for _, p := range n.def.Params {
+		out = append(out, Info{Name: n.path + p.Name, Writable: p.Writable})
+	}
+	for _, c := range n.def.Children {
+		if c.Multi {
+			out = append(out, Info{Name: n.path + c.Name + ".", Writable: c.Writable})
+			for _, in := range n.tables[c.idx].items {
+				out = appendNames(out, in, true)
+			}
+			continue
+		}
+		out = appendNames(out, n.children[c.idx], true)
+	}
+	return out
+}
+
+// Bind makes a computed parameter read its value from g. schemaPath may hold
+// "{i}" segments; g receives the concrete path.
+func (t *Tree) Bind(schemaPath string, g Getter) error {
+	p := t.schema.Param(schemaPath)
+	if p == nil {
+		return &PathError{Op: "bind", Path: schemaPath, Err: ErrInvalidName}
+	}
+	t.hookMu.Lock()
+	defer t.hookMu.Unlock()
+	t.getters[p] = g
+	return nil
+}
+
+// Bound reports whether a getter is bound to the parameter definition.
+func (t *Tree) Bound(p *ParamDef) bool {
+	t.hookMu.RLock()
+	defer t.hookMu.RUnlock()
+	return t.getters[p] != nil
+}
+
+// AddValidator adds a check run on every write of the parameter.
+func (t *Tree) AddValidator(schemaPath string, v Validator) error {
+	p := t.schema.Param(schemaPath)
+	if p == nil {
+		return &PathError{Op: "validate", Path: schemaPath, Err: ErrInvalidName}
+	}
+	t.hookMu.Lock()
+	defer t.hookMu.Unlock()
+	t.validators[p] = append(t.validators[p], v)
+	return nil
+}
+
+// OnChange registers fn to run after every committed write of the parameter
+// (ValueSet and AttributesSet events), in commit order, outside the tree's
+// lock, so fn may read and write the tree.
+func (t *Tree) OnChange(schemaPath string, fn func(Event)) error {
+	p := t.schema.Param(schemaPath)
+	if p == nil {
+		return &PathError{Op: "hook", Path: schemaPath, Err: ErrInvalidName}
+	}
+	t.hookMu.Lock()
+	defer t.hookMu.Unlock()
+	t.onChange[p] = append(t.onChange[p], fn)
+	return nil
+}
+
+// Watch registers fn to receive every event of the tree after it commits. It
+// returns a function that removes the watcher.
+func (t *Tree) Watch(fn func(Event)) (cancel func()) {
+	t.hookMu.Lock()
+	id := t.nextWatch
+	t.nextWatch++
+	t.watchers[id] = fn
+	t.hookMu.Unlock()
+	return func() {
+		t.hookMu.Lock()
+		delete(t.watchers, id)
+		t.hookMu.Unlock()
+	}
+}
+
+func (t *Tree) emit(evs []Event) {
+	if len(evs) == 0 {
+		return
+	}
+	t.hookMu.RLock()
+	watchers := make([]func(Event), 0, len(t.watchers))
+	ids := make([]int, 0, len(t.watchers))
+	for id := range t.watchers {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		watchers = append(watchers, t.watchers[id])
+	}
+	hooks := make([][]func(Event), len(evs))
+	for i, e := range evs {
+		if e.Def != nil {
+			hooks[i] = t.onChange[e.Def]
+		}
+	}
+	t.hookMu.RUnlock()
+	for i, e := range evs {
+		for _, h := range hooks[i] {
+			h(e)
+		}
+		for _, w := range watchers {
+			w(e)
+		}
+	}
+}
+
+type staged struct {
+	n   *node
+	p   *ParamDef
+	v   string
+	old string
+}
+
+// SetValues is the SetParameterValues transaction: every change is staged and
+// validated; if any fails nothing changes and a *SetError lists one fault per
+// failing parameter. Otherwise all values are committed and persisted at
+// once, ParameterKey is set, and the change hooks run.
+func (t *Tree) SetValues(changes []Change, opt SetOptions) error {
+	t.mu.Lock()
+	st, err := t.stage(changes, opt.Origin)
+	if err != nil {
+		t.mu.Unlock()
+		return err
+	}
+	evs, err := t.commit(st, opt)
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	t.emit(evs)
+	return nil
+}
+
+// Set writes one parameter as the device (Origin device); it is SetValues for
+// a single value with the read-only restriction lifted.
+func (t *Tree) Set(path, value string) error {
+	err := t.SetValues([]Change{{Path: path, Value: value}}, SetOptions{Origin: OriginDevice})
+	var se *SetError
+	if errors.As(err, &se) && len(se.Faults) == 1 {
+		return se.Faults[0]
+	}
+	return err
+}
+
+func (t *Tree) stage(changes []Change, origin Origin) ([]staged, error) {
+	var faults []*PathError
+	st := make([]staged, 0, len(changes))
+	seen := make(map[string]struct{}, len(changes))
+	t.hookMu.RLock()
+	defer t.hookMu.RUnlock()
+	for _, c := range changes {
+		fail := func(err error) { faults = append(faults, &PathError{Op: "set", Path: c.Path, Err: err}) }
+		if _, dup := seen[c.Path]; dup {
+			fail(ErrDuplicate)
+			continue
+		}
+		seen[c.Path] = struct{}{}
+		tg, err := t.lookup(c.Path)
+		if err != nil || tg.p == nil {
+			fail(ErrInvalidName)
+			continue
+		}
+		p := tg.p
+		if origin == OriginACS && !p.Writable {
+			fail(ErrNotWritable)
+			continue
+		}
+		if p.CountOf != nil || (p.Computed && t.getters[p] != nil) {
+			fail(ErrNotWritable)
+			continue
+		}
+		v, err := p.Type.Canonical(c.Value)
+		if c.Type != "" {
+			k, known := KindFromXSD(c.Type)
+			switch {
+			case !known:
+				fail(fmt.Errorf("%w: unknown type %q", ErrInvalidType, c.Type))
+				continue
+			case k != p.Type.Kind && k != String && err != nil:
+				fail(fmt.Errorf("%w: %s given for a %s parameter", ErrInvalidType, c.Type, p.Type.Kind))
+				continue
+			}
+		}
+		if err != nil {
+			fail(err)
+			continue
+		}
+		bad := false
+		for _, val := range t.validators[p] {
+			if verr := val(c.Path, v); verr != nil {
+				fail(fmt.Errorf("%w: %w", ErrInvalidValue, verr))
+				bad = true
+				break
+			}
+		}
+		if bad {
+			continue
+		}
+		st = append(st, staged{n: tg.n, p: p, v: v})
+	}
+	if len(faults) > 0 {
+		return nil, &SetError{Faults: faults}
+	}
+	return st, nil
+}
+
+func (t *Tree) paramKeySlot() (*node, *ParamDef) {
+	for _, p := range t.schema.order {
+		if p.ParameterKey {
+			tg, err := t.lookup(p.Path)
+			if err == nil && tg.p != nil {
+				return tg.n, tg.p
+			}
+		}
+	}
+	return nil, nil
+}
+
+// commit applies staged values, persists, and on a failed save restores the
+// previous values so that memory and disk agree.
+func (t *Tree) commit(st []staged, opt SetOptions) ([]Event, error) {
+	type undo struct {
+		s   *slot
+		old slot
+	}
+	undos := make([]undo, 0, len(st)+1)
+	persist := false
+	evs := make([]Event, 0, len(st)+1)
+	for i := range st {
+		s := &st[i].n.vals[st[i].p.idx]
+		undos = append(undos, undo{s, *s})
+		st[i].old = s.v
+		s.v, s.set = st[i].v, true
+		if !st[i].p.Volatile {
+			persist = true
+		}
+		evs = append(evs, Event{Kind: ValueSet, Path: st[i].n.path + st[i].p.Name, Value: st[i].v, Old: st[i].old, Origin: opt.Origin, Def: st[i].p})
+	}
+	if opt.ParameterKey != nil {
+		if n, p := t.paramKeySlot(); p != nil {
+			s := &n.vals[p.idx]
+			undos = append(undos, undo{s, *s})
+			evs = append(evs, Event{Kind: ValueSet, Path: n.path + p.Name, Value: *opt.ParameterKey, Old: s.v, Origin: opt.Origin, Def: p})
+			s.v, s.set = *opt.ParameterKey, true
+			persist = true
+		}
+	}
+	if persist {
+		if err := t.saveLocked(); err != nil {
+			for i := len(undos) - 1; i >= 0; i-- {
+				*undos[i].s = undos[i].old
+			}
+			return nil, fmt.Errorf("%w: %w", ErrApply, err)
+		}
+	}
+	return evs, nil
+}
+
+// setParameterKey sets the ParameterKey slot with the lock held and returns
+// the event.
+func (t *Tree) setParameterKey(key *string, origin Origin) []Event {
+	if key == nil {
+		return nil
+	}
+	n, p := t.paramKeySlot()
+	if p == nil {
+		return nil
+	}
+	s := &n.vals[p.idx]
+	ev := Event{Kind: ValueSet, Path: n.path + p.Name, Value: *key, Old: s.v, Origin: origin, Def: p}
+	s.v, s.set = *key, true
+	return []Event{ev}
+}
+
+// AddObject creates an instance of the table named by path ("X.Table.") with
+// default values and returns its instance number. Instance numbers are never
+// reused: each table keeps a counter that only grows, and it is persisted.
+func (t *Tree) AddObject(path string, opt SetOptions) (uint32, error) {
+	t.mu.Lock()
+	tg, err := t.lookup(path)
+	if err != nil || tg.tab == nil {
+		t.mu.Unlock()
+		return 0, &PathError{Op: "add", Path: path, Err: ErrInvalidName}
+	}
+	if opt.Origin == OriginACS && !tg.tab.Writable {
+		t.mu.Unlock()
+		return 0, &PathError{Op: "add", Path: path, Err: ErrNotWritable}
+	}
+	tb := tg.n.tables[tg.tab.idx]
+	if tg.tab.MaxEntries > 0 && len(tb.items) >= tg.tab.MaxEntries {
+		t.mu.Unlock()
+		return 0, &PathError{Op: "add", Path: path, Err: ErrResources}
+	}
+	if tb.next == 0 { // the 32-bit counter wrapped: refuse rather than reuse
+		t.mu.Unlock()
+		return 0, &PathError{Op: "add", Path: path, Err: ErrResources}
+	}
+	inst := tb.next
+	oldNext := tb.next
+	n := t.newNode(tg.tab, path+strconv.FormatUint(uint64(inst), 10)+".", inst, false)
+	tb.add(n)
+	oldKey := t.paramKeyValue()
+	evs := []Event{{Kind: ObjectAdded, Path: n.path, Origin: opt.Origin}}
+	evs = append(evs, t.setParameterKey(opt.ParameterKey, opt.Origin)...)
+	if tg.tab.Count != nil {
+		cnt := strconv.Itoa(len(tb.items))
+		evs = append(evs, Event{Kind: ValueSet, Path: tg.n.path + tg.tab.Count.Name, Value: cnt, Old: strconv.Itoa(len(tb.items) - 1), Origin: opt.Origin, Def: tg.tab.Count})
+	}
+	if !tg.tab.Volatile || opt.ParameterKey != nil {
+		if err := t.saveLocked(); err != nil {
+			i, _ := tb.find(inst)
+			tb.items = append(tb.items[:i], tb.items[i+1:]...)
+			tb.next = oldNext
+			t.restoreParamKey(oldKey)
+			t.mu.Unlock()
+			return 0, &PathError{Op: "add", Path: path, Err: fmt.Errorf("%w: %w", ErrApply, err)}
+		}
+	}
+	t.mu.Unlock()
+	t.emit(evs)
+	return inst, nil
+}
+
+func (t *Tree) paramKeyValue() *slot {
+	n, p := t.paramKeySlot()
+	if p == nil {
+		return nil
+	}
+	s := n.vals[p.idx]
+	return &s
+}
+
+func (t *Tree) restoreParamKey(old *slot) {
+	if old == nil {
+		return
+	}
+	n, p := t.paramKeySlot()
+	n.vals[p.idx] = *old
+}
+
+// DeleteObject removes the instance named by path ("X.Table.3.") with its
+// whole subtree.
+func (t *Tree) DeleteObject(path string, opt SetOptions) error {
+	t.mu.Lock()
+	tg, err := t.lookup(path)
+	if err != nil || tg.p != nil || tg.tab != nil || tg.n.inst == 0 || !strings.HasSuffix(path, ".") {
+		t.mu.Unlock()
+		return &PathError{Op: "delete", Path: path, Err: ErrInvalidName}
+	}
+	n := tg.n
+	if opt.Origin == OriginACS && !n.def.Writable {
+		t.mu.Unlock()
+		return &PathError{Op: "delete", Path: path, Err: ErrNotWritable}
+	}
+	parentPath := strings.TrimSuffix(path, strconv.FormatUint(uint64(n.inst), 10)+".")
+	ptg, err := t.lookup(parentPath)
+	if err != nil || ptg.tab == nil {
+		t.mu.Unlock()
+		return &PathError{Op: "delete", Path: path, Err: ErrInvalidName}
+	}
+	tb := ptg.n.tables[ptg.tab.idx]
+	i, _ := tb.find(n.inst)
+	tb.items = append(tb.items[:i], tb.items[i+1:]...)
+	oldKey := t.paramKeyValue()
+	evs := []Event{{Kind: ObjectDeleted, Path: path, Origin: opt.Origin}}
+	evs = append(evs, t.setParameterKey(opt.ParameterKey, opt.Origin)...)
+	if ptg.tab.Count != nil {
+		evs = append(evs, Event{Kind: ValueSet, Path: ptg.n.path + ptg.tab.Count.Name, Value: strconv.Itoa(len(tb.items)), Old: strconv.Itoa(len(tb.items) + 1), Origin: opt.Origin, Def: ptg.tab.Count})
+	}
+	if !n.def.Volatile || opt.ParameterKey != nil {
+		if err := t.saveLocked(); err != nil {
+			tb.add(n)
+			t.restoreParamKey(oldKey)
+			t.mu.Unlock()
+			return &PathError{Op: "delete", Path: path, Err: fmt.Errorf("%w: %w", ErrApply, err)}
+		}
+	}
+	markGone(n)
+	t.mu.Unlock()
+	t.emit(evs)
+	return nil
+}
+
+func markGone(n *node) {
+	n.gone = true
+	for _, c := range n.children {
+		if c != nil {
+			markGone(c)
+		}
+	}
+	for _, tb := range n.tables {
+		if tb != nil {
+			for _, in := range tb.items {
+				markGone(in)
+			}
+		}
+	}
+}
+
+// Instances lists the instance numbers of the table named by path ("X.Table.").
+func (t *Tree) Instances(path string) ([]uint32, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	tg, err := t.lookup(path)
+	if err != nil || tg.tab == nil {
+		return nil, &PathError{Op: "get", Path: path, Err: ErrInvalidName}
+	}
+	items := tg.n.tables[tg.tab.idx].items
+	out := make([]uint32, len(items))
+	for i, in := range items {
+		out[i] = in.inst
+	}
+	return out, nil
+}
+
+func effectiveNotify(p *ParamDef, s *slot) int {
+	if p.Notify == NotifyForced {
+		return 2
+	}
+	if s.notif < 0 {
+		return p.DefaultNotify
+	}
+	return int(s.notif)
+}
+
+// GetAttributes answers GetParameterAttributes; partial paths expand to every
+// parameter below them.
+func (t *Tree) GetAttributes(names []string) ([]Attributes, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []Attributes
+	for _, name := range names {
+		tg, err := t.lookup(name)
+		if err != nil {
+			return nil, &PathError{Op: "attr", Path: name, Err: ErrInvalidName}
+		}
+		add := func(n *node, p *ParamDef) error {
+			s := &n.vals[p.idx]
+			acl := s.acl
+			if acl == nil {
+				acl = []string{}
+			}
+			out = append(out, Attributes{Name: n.path + p.Name, Notification: effectiveNotify(p, s), AccessList: acl})
+			return nil
+		}
+		if tg.p != nil {
+			add(tg.n, tg.p)
+			continue
+		}
+		t.walkParams(tg, add)
+	}
+	return out, nil
+}
+
+// Notification returns the effective Notification attribute of a parameter.
+func (t *Tree) Notification(path string) (int, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	tg, err := t.lookup(path)
+	if err != nil || tg.p == nil {
+		return 0, &PathError{Op: "attr", Path: path, Err: ErrInvalidName}
+	}
+	return effectiveNotify(tg.p, &tg.n.vals[tg.p.idx]), nil
+}
+
+// MaxNotification is the highest Notification value SetAttributes accepts;
+// values 3-6 (CWMP 1.4 lightweight notification) are not implemented.
+const MaxNotification = 2
+
+// SetAttributes answers SetParameterAttributes: all entries are checked
+// first and applied only if every one is valid. Active Notification on a
+// canDeny parameter and anything but Active on a forced one give
+// ErrNotifyDenied (TR-069 A.3.2.4, TR-111 1.2.6.1).
+func (t *Tree) SetAttributes(changes []AttrChange, origin Origin) error {
+	t.mu.Lock()
+	type target2 struct {
+		n *node
+		p *ParamDef
+		c *AttrChange
+	}
+	var todo []target2
+	for i := range changes {
+		c := &changes[i]
+		tg, err := t.lookup(c.Name)
+		if err != nil {
+			t.mu.Unlock()
+			return &PathError{Op: "attr", Path: c.Name, Err: ErrInvalidName}
+		}
+		if c.NotificationChange && (c.Notification < 0 || c.Notification > MaxNotification) {
+			t.mu.Unlock()
+			return &PathError{Op: "attr", Path: c.Name, Err: fmt.Errorf("%w: notification %d", ErrInvalidArgument, c.Notification)}
+		}
+		if c.AccessListChange {
+			for _, a := range c.AccessList {
+				if a != "Subscriber" {
+					t.mu.Unlock()
+					return &PathError{Op: "attr", Path: c.Name, Err: fmt.Errorf("%w: access list entry %q", ErrInvalidArgument, a)}
+				}
+			}
+		}
+		var verr error
+		visit := func(n *node, p *ParamDef) error {
+			if c.NotificationChange {
+				if p.Notify == NotifyForced && c.Notification != 2 {
+					verr = &PathError{Op: "attr", Path: n.path + p.Name, Err: fmt.Errorf("%w: active notification is forced", ErrNotifyDenied)}
+					return verr
+				}
+				if p.Notify == NotifyCanDeny && c.Notification == 2 {
+					verr = &PathError{Op: "attr", Path: n.path + p.Name, Err: fmt.Errorf("%w: active notification is not supported", ErrNotifyDenied)}
+					return verr
+				}
+			}
+			todo = append(todo, target2{n, p, c})
+			return nil
+		}
+		if tg.p != nil {
+			visit(tg.n, tg.p)
+		} else {
+			t.walkParams(tg, visit)
+		}
+		if verr != nil {
+			t.mu.Unlock()
+			return verr
+		}
+	}
+	var evs []Event
+	type undo struct {
+		s   *slot
+		old slot
+	}
+	var undos []undo
+	for _, x := range todo {
+		s := &x.n.vals[x.p.idx]
+		undos = append(undos, undo{s, *s})
+		if x.c.NotificationChange && x.p.Notify != NotifyForced {
+			s.notif = int8(x.c.Notification)
+		}
+		if x.c.AccessListChange {
+			s.acl = append([]string(nil), x.c.AccessList...)
+			if len(s.acl) == 0 {
+				s.acl = nil
+			}
+		}
+		evs = append(evs, Event{Kind: AttributesSet, Path: x.n.path + x.p.Name, Origin: origin, Def: x.p})
+	}
+	if len(todo) > 0 {
+		if err := t.saveLocked(); err != nil {
+			for i := len(undos) - 1; i >= 0; i-- {
+				*undos[i].s = undos[i].old
+			}
+			t.mu.Unlock()
+			return &PathError{Op: "attr", Path: "", Err: fmt.Errorf("%w: %w", ErrApply, err)}
+		}
+	}
+	t.mu.Unlock()
+	t.emit(evs)
+	return nil
+}
+
+// ResetNotification puts the Notification attribute of every parameter whose
+// definition has a non-zero default back to that default. TR-111 1.2.2 wants
+// this for GatewayInfo whenever the ACS URL is set or modified.
+func (t *Tree) ResetNotification() error {
+	t.mu.Lock()
+	var evs []Event
+	walkNode(t.root, func(n *node, p *ParamDef) error {
+		if p.DefaultNotify == 0 || p.Notify == NotifyForced {
+			return nil
+		}
+		s := &n.vals[p.idx]
+		if s.notif != -1 {
+			s.notif = -1
+			evs = append(evs, Event{Kind: AttributesSet, Path: n.path + p.Name, Origin: OriginDevice, Def: p})
+		}
+		return nil
+	})
+	var err error
+	if len(evs) > 0 {
+		err = t.saveLocked()
+	}
+	t.mu.Unlock()
+	t.emit(evs)
+	return err
+}
+
+// Forced returns the concrete paths of every forcedInform parameter, in
+// schema order (TR-069 Table 5 via the data model's forcedInform flags).
+func (t *Tree) Forced() []string {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []string
+	walkNode(t.root, func(n *node, p *ParamDef) error {
+		if p.Forced {
+			out = append(out, n.path+p.Name)
+		}
+		return nil
+	})
+	return out
+}
+
+// Watched lists every parameter whose effective Notification is not 0.
+func (t *Tree) Watched() []Attributes {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []Attributes
+	walkNode(t.root, func(n *node, p *ParamDef) error {
+		if v := effectiveNotify(p, &n.vals[p.idx]); v != 0 {
+			out = append(out, Attributes{Name: n.path + p.Name, Notification: v})
+		}
+		return nil
+	})
+	return out
+}
+
+// Handle is a resolved parameter for fast repeated reads (the notify engine
+// polls computed parameters through handles). A handle to a deleted instance
+// reports ok false.
+type Handle struct {
+	n *node
+	p *ParamDef
+}
+
+// Def returns the parameter's definition.
+func (h Handle) Def() *ParamDef { return h.p }
+
+// Handle resolves a concrete parameter path.
+func (t *Tree) Handle(path string) (Handle, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	tg, err := t.lookup(path)
+	if err != nil || tg.p == nil {
+		return Handle{}, &PathError{Op: "get", Path: path, Err: ErrInvalidName}
+	}
+	return Handle{tg.n, tg.p}, nil
+}
+
+// Read returns the device view of the value behind a handle.
+func (t *Tree) Read(h Handle) (v string, ok bool) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if h.n == nil || h.n.gone {
+		return "", false
+	}
+	v, err := t.value(h.n, h.p, false)
+	return v, err == nil
+}
+
+// ReadAll reads many handles under one lock; fn receives each index and value.
+func (t *Tree) ReadAll(hs []Handle, fn func(i int, v string, ok bool)) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	for i, h := range hs {
+		if h.n == nil || h.n.gone {
+			fn(i, "", false)
+			continue
+		}
+		v, err := t.value(h.n, h.p, false)
+		fn(i, v, err == nil)
+	}
+}
+
+// FactoryReset returns the tree to the factory defaults (schema plus
+// Options.Factory), discarding every written value, attribute and instance,
+// and deletes the saved state.
+func (t *Tree) FactoryReset() error {
+	t.mu.Lock()
+	root, err := t.buildFactory()
+	if err != nil {
+		t.mu.Unlock()
+		return err
+	}
+	t.root = root
+	err = t.removeState()
+	t.mu.Unlock()
+	t.emit([]Event{{Kind: Reset, Origin: OriginDevice}})
+	return err
+}

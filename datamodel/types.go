@@ -1,0 +1,324 @@
+package datamodel
+
+import (
+	"encoding/base64"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Kind is a TR-106 base data type (TR-106 Amendment 1 section 3.2).
+type Kind uint8
+
+// The TR-106 data types a parameter can have.
+const (
+	String Kind = iota
+	Int
+	UnsignedInt
+	Boolean
+	DateTime
+	Base64
+	Long
+	UnsignedLong
+)
+
+var kindNames = [...]string{"string", "int", "unsignedInt", "boolean", "dateTime", "base64", "long", "unsignedLong"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return "Kind(" + strconv.Itoa(int(k)) + ")"
+}
+
+// XSD returns the xsi:type a value of this kind carries on the wire
+// (TR-069 Table 3 via cwmp-digest section 11).
+func (k Kind) XSD() string {
+	return "xsd:" + k.String()
+}
+
+// KindFromXSD maps an xsi:type such as "xsd:unsignedInt" (any prefix, or
+// none) to a Kind. ok is false for a type name it does not know.
+func KindFromXSD(t string) (k Kind, ok bool) {
+	if i := strings.IndexByte(t, ':'); i >= 0 {
+		t = t[i+1:]
+	}
+	switch t {
+	case "string", "anySimpleType":
+		return String, true
+	case "int", "integer":
+		return Int, true
+	case "unsignedInt":
+		return UnsignedInt, true
+	case "boolean":
+		return Boolean, true
+	case "dateTime":
+		return DateTime, true
+	case "base64", "base64Binary":
+		return Base64, true
+	case "long":
+		return Long, true
+	case "unsignedLong":
+		return UnsignedLong, true
+	}
+	return 0, false
+}
+
+// Format names a string sub-type with its own lexical rules.
+type Format uint8
+
+// String formats from the TR-106 named data types.
+const (
+	FormatNone Format = iota
+	FormatIPAddress
+	FormatMACAddress
+)
+
+// Type is a data type with its facets, e.g. string(64) or unsignedInt[1:].
+type Type struct {
+	Kind   Kind
+	MaxLen int      // string: max characters; base64: max decoded bytes; 0 = none
+	Min    *int64   // numeric lower bound, inclusive
+	Max    *int64   // numeric upper bound, inclusive
+	Enum   []string // allowed string values; empty = any
+	Format Format
+	// Name is the named data type the type came from ("IPAddress"), if any.
+	Name string
+}
+
+// UnknownTime is the TR-106 value of a dateTime that is not known.
+const UnknownTime = "0001-01-01T00:00:00Z"
+
+// ParseType reads the type notation of the schema files: string, string(64),
+// unsignedInt[1:], int[-1:], unsignedInt[0:65535], boolean, dateTime,
+// base64(4095), long, unsignedLong, IPAddress, MACAddress.
+func ParseType(s string) (Type, error) {
+	name, facet := s, ""
+	if i := strings.IndexAny(s, "(["); i >= 0 {
+		name, facet = s[:i], s[i:]
+	}
+	var t Type
+	switch name {
+	case "IPAddress":
+		t = Type{Kind: String, MaxLen: 45, Format: FormatIPAddress, Name: name}
+	case "MACAddress":
+		t = Type{Kind: String, MaxLen: 17, Format: FormatMACAddress, Name: name}
+	default:
+		k, ok := KindFromXSD(name)
+		if !ok || name == "anySimpleType" || name == "integer" || name == "base64Binary" {
+			return Type{}, fmt.Errorf("datamodel: unknown type %q", s)
+		}
+		t.Kind = k
+	}
+	if facet == "" {
+		return t, nil
+	}
+	switch {
+	case facet[0] == '(' && strings.HasSuffix(facet, ")") && (t.Kind == String || t.Kind == Base64):
+		n, err := strconv.Atoi(facet[1 : len(facet)-1])
+		if err != nil || n < 0 {
+			return Type{}, fmt.Errorf("datamodel: bad size in type %q", s)
+		}
+		t.MaxLen = n
+	case facet[0] == '[' && strings.HasSuffix(facet, "]") && t.isNumeric():
+		lo, hi, ok := strings.Cut(facet[1:len(facet)-1], ":")
+		if !ok {
+			return Type{}, fmt.Errorf("datamodel: bad range in type %q", s)
+		}
+		if lo != "" {
+			v, err := strconv.ParseInt(lo, 10, 64)
+			if err != nil {
+				return Type{}, fmt.Errorf("datamodel: bad range in type %q", s)
+			}
+			t.Min = &v
+		}
+		if hi != "" {
+			v, err := strconv.ParseInt(hi, 10, 64)
+			if err != nil {
+				return Type{}, fmt.Errorf("datamodel: bad range in type %q", s)
+			}
+			t.Max = &v
+		}
+	default:
+		return Type{}, fmt.Errorf("datamodel: bad facet in type %q", s)
+	}
+	return t, nil
+}
+
+func (t Type) isNumeric() bool {
+	switch t.Kind {
+	case Int, UnsignedInt, Long, UnsignedLong:
+		return true
+	}
+	return false
+}
+
+// String renders the type in schema notation.
+func (t Type) String() string {
+	s := t.Kind.String()
+	if t.Name != "" {
+		return t.Name
+	}
+	if t.MaxLen > 0 {
+		s += "(" + strconv.Itoa(t.MaxLen) + ")"
+	}
+	if t.Min != nil || t.Max != nil {
+		s += "["
+		if t.Min != nil {
+			s += strconv.FormatInt(*t.Min, 10)
+		}
+		s += ":"
+		if t.Max != nil {
+			s += strconv.FormatInt(*t.Max, 10)
+		}
+		s += "]"
+	}
+	return s
+}
+
+// Canonical checks v against the type and its facets and returns the form the
+// tree stores and emits: booleans as true/false, dateTime in UTC with Z and
+// no fraction, integers without sign or leading zeros. A value that breaks the
+// type gives an error wrapping ErrInvalidValue.
+func (t Type) Canonical(v string) (string, error) {
+	bad := func(why string) (string, error) {
+		return "", fmt.Errorf("%w: %s", ErrInvalidValue, why)
+	}
+	switch t.Kind {
+	case String:
+		if !utf8.ValidString(v) {
+			return bad("not UTF-8")
+		}
+		if t.MaxLen > 0 && utf8.RuneCountInString(v) > t.MaxLen {
+			return bad(fmt.Sprintf("longer than %d characters", t.MaxLen))
+		}
+		if len(t.Enum) > 0 && !contains(t.Enum, v) {
+			return bad(fmt.Sprintf("%q is not one of %s", v, strings.Join(t.Enum, ", ")))
+		}
+		switch t.Format {
+		case FormatIPAddress:
+			if v != "" {
+				if _, err := netip.ParseAddr(v); err != nil {
+					return bad(fmt.Sprintf("%q is not an IP address", v))
+				}
+			}
+		case FormatMACAddress:
+			if v != "" && !isMAC(v) {
+				return bad(fmt.Sprintf("%q is not a MAC address", v))
+			}
+		}
+		return v, nil
+	case Boolean:
+		switch strings.TrimSpace(v) {
+		case "1", "true", "True", "TRUE":
+			return "true", nil
+		case "0", "false", "False", "FALSE":
+			return "false", nil
+		}
+		return bad(fmt.Sprintf("%q is not a boolean", v))
+	case Int, Long:
+		bits := 32
+		if t.Kind == Long {
+			bits = 64
+		}
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, bits)
+		if err != nil {
+			return bad(fmt.Sprintf("%q is not a %d-bit integer", v, bits))
+		}
+		if err := t.checkRange(n); err != nil {
+			return "", err
+		}
+		return strconv.FormatInt(n, 10), nil
+	case UnsignedInt, UnsignedLong:
+		bits := 32
+		if t.Kind == UnsignedLong {
+			bits = 64
+		}
+		s := strings.TrimPrefix(strings.TrimSpace(v), "+")
+		n, err := strconv.ParseUint(s, 10, bits)
+		if err != nil {
+			return bad(fmt.Sprintf("%q is not an unsigned %d-bit integer", v, bits))
+		}
+		if n <= 1<<62 {
+			if err := t.checkRange(int64(n)); err != nil {
+				return "", err
+			}
+		} else if t.Max != nil {
+			return bad(fmt.Sprintf("%s is above %d", v, *t.Max))
+		}
+		return strconv.FormatUint(n, 10), nil
+	case DateTime:
+		return canonicalTime(strings.TrimSpace(v))
+	case Base64:
+		s := strings.TrimSpace(v)
+		b, err := base64.StdEncoding.DecodeString(s)
+		if err != nil {
+			return bad("not base64")
+		}
+		if t.MaxLen > 0 && len(b) > t.MaxLen {
+			return bad(fmt.Sprintf("longer than %d bytes", t.MaxLen))
+		}
+		return s, nil
+	}
+	return bad("unknown type")
+}
+
+func (t Type) checkRange(n int64) error {
+	if t.Min != nil && n < *t.Min {
+		return fmt.Errorf("%w: %d is below %d", ErrInvalidValue, n, *t.Min)
+	}
+	if t.Max != nil && n > *t.Max {
+		return fmt.Errorf("%w: %d is above %d", ErrInvalidValue, n, *t.Max)
+	}
+	return nil
+}
+
+// canonicalTime accepts ISO 8601 date-times with or without fraction and
+// zone (no zone is read as UTC), the TR-106 Unknown Time and the IGD:1.0
+// "0000-00-00T00:00:00" spelling of it.
+func canonicalTime(v string) (string, error) {
+	if v == "0000-00-00T00:00:00" || v == "0000-00-00T00:00:00Z" {
+		return UnknownTime, nil
+	}
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"} {
+		if tm, err := time.Parse(layout, v); err == nil {
+			return tm.UTC().Format("2006-01-02T15:04:05Z"), nil
+		}
+	}
+	return "", fmt.Errorf("%w: %q is not a dateTime", ErrInvalidValue, v)
+}
+
+func isMAC(v string) bool {
+	if len(v) != 17 {
+		return false
+	}
+	for i := 0; i < 17; i++ {
+		c := v[i]
+		if i%3 == 2 {
+			if c != ':' {
+				return false
+			}
+			continue
+		}
+		if !isHex(c) {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func contains(list []string, v string) bool {
+	for _, s := range list {
+		if s == v {
+			return true
+		}
+	}
+	return false
+}
