@@ -1,0 +1,253 @@
+// Command benchreport runs every Go benchmark of the project (go test -bench)
+// and writes the performance report: a markdown table and a JSON file with
+// each figure, the target it is held to, and the machine it ran on.
+//
+//	go run ./internal/benchreport -out bench
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// target is a figure the project promises, checked against a benchmark metric.
+type target struct {
+	Bench  string  // benchmark name without the -N suffix
+	Metric string  // "ns/op", "B/op", "allocs/op" or a custom unit
+	Max    float64 // the figure must be at most this (0: report only)
+	Min    float64 // the figure must be at least this (0: none)
+	What   string  // what the figure means, for the table
+	Unit   string  // how to show it: "ms", "µs", "MB", "KB", "" (raw)
+}
+
+var targets = []target{
+	{Bench: "BenchmarkGPV10kPipeline", Metric: "ns/op", Max: 25e6, Unit: "ms", What: "GetParameterValues of 10,000 parameters: decode, read, encode"},
+	{Bench: "BenchmarkGPV10kPipeline", Metric: "B/op", Max: 30e6, Unit: "MB", What: "... memory allocated"},
+	{Bench: "BenchmarkGPVPartialPath10k", Metric: "ns/op", Unit: "ms", What: "GetParameterValues of one partial path expanding to 10,000"},
+	{Bench: "BenchmarkSPV1000Transaction", Metric: "ns/op", Max: 20e6, Unit: "ms", What: "SetParameterValues of 1,000 values: decode, validate, commit, persist"},
+	{Bench: "BenchmarkDecodeGPV10k", Metric: "ns/op", Unit: "ms", What: "decode a 10,000-name GetParameterValues (fast path)"},
+	{Bench: "BenchmarkDecodeGPV10kEtree", Metric: "ns/op", Unit: "ms", What: "... the same through etree only"},
+	{Bench: "BenchmarkEncodeGPVResponse10k", Metric: "ns/op", Unit: "ms", What: "encode a 10,000-value response (by hand)"},
+	{Bench: "BenchmarkEncodeGPVResponse10kEtree", Metric: "ns/op", Unit: "ms", What: "... the same through an etree DOM"},
+}
+
+type result struct {
+	Package string             `json:"package"`
+	Name    string             `json:"name"`
+	N       int64              `json:"n"`
+	Metrics map[string]float64 `json:"metrics"`
+}
+
+type row struct {
+	What   string  `json:"what"`
+	Bench  string  `json:"benchmark"`
+	Metric string  `json:"metric"`
+	Value  float64 `json:"value"`
+	Shown  string  `json:"shown"`
+	Target string  `json:"target,omitempty"`
+	Met    *bool   `json:"met,omitempty"`
+}
+
+type report struct {
+	Date    string   `json:"date"`
+	Machine string   `json:"machine"`
+	CPUs    int      `json:"cpus"`
+	Go      string   `json:"go"`
+	Rows    []row    `json:"rows"`
+	Results []result `json:"results"`
+}
+
+var lineRE = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+(\d+)\s+(.*)$`)
+
+func main() {
+	out := flag.String("out", "bench", "directory for report.md and report.json")
+	pattern := flag.String("bench", ".", "benchmark pattern")
+	pkgs := flag.String("pkgs", "./...", "packages")
+	benchtime := flag.String("benchtime", "", "go test -benchtime value")
+	flag.Parse()
+	if err := run(*out, *pattern, *pkgs, *benchtime); err != nil {
+		fmt.Fprintln(os.Stderr, "benchreport:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out, pattern, pkgs, benchtime string) error {
+	args := []string{"test", "-run", "^$", "-bench", pattern, "-benchmem", "-count", "1"}
+	if benchtime != "" {
+		args = append(args, "-benchtime", benchtime)
+	}
+	args = append(args, strings.Fields(pkgs)...)
+	cmd := exec.Command("go", args...)
+	var buf bytes.Buffer
+	cmd.Stdout = &buf
+	cmd.Stderr = os.Stderr
+	fmt.Fprintln(os.Stderr, "benchreport: go", strings.Join(args, " "))
+	if err := cmd.Run(); err != nil {
+		os.Stdout.Write(buf.Bytes())
+		return fmt.Errorf("go test: %w", err)
+	}
+	os.Stdout.Write(buf.Bytes())
+	results := parse(buf.Bytes())
+	rep := report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Results: results}
+	rep.Rows = rows(results)
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	js, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(out, "report.json"), append(js, '\n'), 0o644); err != nil {
+		return err
+	}
+	md := markdown(rep)
+	if err := os.WriteFile(filepath.Join(out, "report.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	fmt.Print("\n" + md)
+	for _, r := range rep.Rows {
+		if r.Met != nil && !*r.Met {
+			return fmt.Errorf("target missed: %s (%s %s, target %s)", r.What, r.Bench, r.Shown, r.Target)
+		}
+	}
+	return nil
+}
+
+func parse(b []byte) []result {
+	var out []result
+	pkg := ""
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.HasPrefix(line, "pkg: ") {
+			pkg = strings.TrimPrefix(line, "pkg: ")
+			continue
+		}
+		m := lineRE.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		n, _ := strconv.ParseInt(m[3], 10, 64)
+		r := result{Package: pkg, Name: m[1], N: n, Metrics: map[string]float64{}}
+		f := strings.Fields(m[4])
+		for i := 0; i+1 < len(f); i += 2 {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err == nil {
+				r.Metrics[f[i+1]] = v
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func show(v float64, unit string) string {
+	switch unit {
+	case "ms":
+		return fmt.Sprintf("%.2f ms", v/1e6)
+	case "µs":
+		return fmt.Sprintf("%.2f µs", v/1e3)
+	case "MB":
+		return fmt.Sprintf("%.1f MB", v/1e6)
+	case "KB":
+		return fmt.Sprintf("%.1f KB", v/1e3)
+	}
+	if v == float64(int64(v)) {
+		return strconv.FormatInt(int64(v), 10)
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64)
+}
+
+func rows(results []result) []row {
+	byName := map[string]result{}
+	for _, r := range results {
+		byName[r.Name] = r
+	}
+	var out []row
+	for _, t := range targets {
+		r, ok := byName[t.Bench]
+		if !ok {
+			continue
+		}
+		v, ok := r.Metrics[t.Metric]
+		if !ok {
+			continue
+		}
+		rw := row{What: t.What, Bench: t.Bench, Metric: t.Metric, Value: v, Shown: show(v, t.Unit)}
+		switch {
+		case t.Max > 0:
+			met := v <= t.Max
+			rw.Target, rw.Met = "≤ "+show(t.Max, t.Unit), &met
+		case t.Min > 0:
+			met := v >= t.Min
+			rw.Target, rw.Met = "≥ "+show(t.Min, t.Unit), &met
+		}
+		out = append(out, rw)
+	}
+	return out
+}
+
+func markdown(rep report) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Measured %s on %s (%d CPUs), %s.\n\n", rep.Date[:10], rep.Machine, rep.CPUs, rep.Go)
+	b.WriteString("| Figure | Measured | Target | Benchmark |\n|---|---|---|---|\n")
+	for _, r := range rep.Rows {
+		tgt := r.Target
+		if r.Met != nil {
+			if *r.Met {
+				tgt += " ✓"
+			} else {
+				tgt += " ✗"
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | `%s` %s |\n", r.What, r.Shown, tgt, r.Bench, r.Metric)
+	}
+	b.WriteString("\nEvery benchmark of the run:\n\n| Benchmark | ns/op | B/op | allocs/op | other |\n|---|---|---|---|---|\n")
+	res := append([]result(nil), rep.Results...)
+	sort.Slice(res, func(i, j int) bool { return res[i].Package+res[i].Name < res[j].Package+res[j].Name })
+	for _, r := range res {
+		var other []string
+		for k, v := range r.Metrics {
+			if k != "ns/op" && k != "B/op" && k != "allocs/op" && k != "MB/s" {
+				other = append(other, fmt.Sprintf("%s %s", show(v, ""), k))
+			}
+		}
+		sort.Strings(other)
+		fmt.Fprintf(&b, "| %s `%s` | %s | %s | %s | %s |\n", shortPkg(r.Package), r.Name, show(r.Metrics["ns/op"], ""), show(r.Metrics["B/op"], ""), show(r.Metrics["allocs/op"], ""), strings.Join(other, ", "))
+	}
+	return b.String()
+}
+
+func shortPkg(p string) string {
+	if i := strings.Index(p, "cwmp-agent/cwmp-agent/"); i >= 0 {
+		return p[i+len("cwmp-agent/cwmp-agent/"):]
+	}
+	return p
+}
+
+func machine() string {
+	b, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return runtime.GOOS + "/" + runtime.GOARCH
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "model name") {
+			if i := strings.IndexByte(l, ':'); i >= 0 {
+				return strings.TrimSpace(l[i+1:]) + ", " + runtime.GOOS + "/" + runtime.GOARCH
+			}
+		}
+	}
+	return runtime.GOOS + "/" + runtime.GOARCH
+}
