@@ -1,10 +1,8 @@
 package datamodel
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"os"
 	"path/filepath"
 	"sort"
@@ -19,13 +17,6 @@ import (
 const StateFile = "tree.json"
 
 const stateVersion = 1
-
-// envelope wraps the state with a checksum so that a file that is valid JSON
-// but damaged is still detected.
-type envelope struct {
-	CRC32 uint32          `json:"crc32"`
-	State json.RawMessage `json:"state"`
-}
 
 type stateFile struct {
 	Version int                   `json:"version"`
@@ -93,15 +84,7 @@ func (t *Tree) saveLocked() error {
 	if t.store == "" {
 		return nil
 	}
-	state, err := json.Marshal(t.snapshot())
-	if err != nil {
-		return err
-	}
-	data, err := json.Marshal(envelope{CRC32: crc32.ChecksumIEEE(state), State: state})
-	if err != nil {
-		return err
-	}
-	return atomicfile.Write(t.statePath(), data, 0o600)
+	return atomicfile.WriteJSON(t.statePath(), t.snapshot())
 }
 
 // Save writes the tree's state now (it is also written after every change).
@@ -123,10 +106,10 @@ func (t *Tree) removeState() error {
 
 // ErrCorruptState reports a state file that could not be read. Load has
 // already moved it aside and started from factory defaults.
-var ErrCorruptState = errors.New("corrupt state file")
+var ErrCorruptState = atomicfile.ErrCorrupt
 
 // Load reads the saved state, if any, over the factory tree. A file that
-// cannot be parsed never stops the agent: it is logged, kept as
+// cannot be read never stops the agent: it is logged, kept as
 // tree.json.bad-<time> and the tree stays at factory defaults; Load then
 // returns an error wrapping ErrCorruptState for the caller to report.
 // Entries that no longer fit the schema are skipped with a warning.
@@ -134,47 +117,25 @@ func (t *Tree) Load() error {
 	if t.store == "" {
 		return nil
 	}
-	data, err := os.ReadFile(t.statePath())
+	var sf stateFile
+	err := atomicfile.ReadJSON(t.statePath(), &sf)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
+	if err == nil && sf.Version != stateVersion {
+		err = fmt.Errorf("%w: state version %d, want %d", ErrCorruptState, sf.Version, stateVersion)
+		atomicfile.Quarantine(t.statePath(), time.Now().UTC().Format("20060102T150405.000000000"))
+	}
 	if err != nil {
+		if errors.Is(err, ErrCorruptState) {
+			t.log.Error("state file is corrupt; starting from factory defaults", "file", t.statePath(), "err", err)
+		}
 		return fmt.Errorf("datamodel: load: %w", err)
 	}
-	sf, perr := parseState(data)
-	if perr != nil {
-		bad, qerr := atomicfile.Quarantine(t.statePath(), time.Now().UTC().Format("20060102T150405.000000000"))
-		t.log.Error("state file is corrupt; starting from factory defaults", "file", t.statePath(), "kept_as", bad, "err", perr)
-		if qerr != nil {
-			t.log.Error("could not move the corrupt state file aside", "err", qerr)
-		}
-		return fmt.Errorf("datamodel: %s: %w: %w", t.statePath(), ErrCorruptState, perr)
-	}
 	t.mu.Lock()
-	t.apply(sf)
+	t.apply(&sf)
 	t.mu.Unlock()
 	return nil
-}
-
-func parseState(data []byte) (*stateFile, error) {
-	var env envelope
-	if err := json.Unmarshal(data, &env); err != nil {
-		return nil, err
-	}
-	if len(env.State) == 0 {
-		return nil, errors.New("no state")
-	}
-	if crc32.ChecksumIEEE(env.State) != env.CRC32 {
-		return nil, errors.New("checksum mismatch")
-	}
-	var sf stateFile
-	if err := json.Unmarshal(env.State, &sf); err != nil {
-		return nil, err
-	}
-	if sf.Version != stateVersion {
-		return nil, fmt.Errorf("state version %d, want %d", sf.Version, stateVersion)
-	}
-	return &sf, nil
 }
 
 func (t *Tree) apply(sf *stateFile) {

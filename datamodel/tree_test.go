@@ -441,14 +441,12 @@ func TestStateWithStaleEntries(t *testing.T) {
 	tr := newTestTree(t, dir, nil)
 	require.NoError(t, tr.Set("Dev.Mgmt.URL", "http://acs/"))
 	require.NoError(t, tr.Save())
-	data, err := os.ReadFile(filepath.Join(dir, StateFile))
-	require.NoError(t, err)
-	// Rewrite the state with an entry the schema does not know and a bad value.
-	sf, err := parseState(data)
-	require.NoError(t, err)
+	// Apply a state with an entry the schema does not know and a bad value.
+	sf := tr.snapshot()
 	sf.Values["Dev.Gone"] = "1"
 	sf.Values["Dev.Mgmt.Interval"] = "zero"
 	sf.Tables["Dev.Nope."] = tableState{Next: 3, Instances: []uint32{1}}
+	sf.Attrs["Dev.Gone"] = attrState{}
 	tr.mu.Lock()
 	tr.apply(sf)
 	tr.mu.Unlock()

@@ -37,3 +37,26 @@ func TestQuarantine(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "{", string(b))
 }
+
+func TestJSONRoundTripAndCorruption(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "s.json")
+	type st struct{ A int }
+	require.NoError(t, WriteJSON(p, st{A: 7}))
+	var got st
+	require.NoError(t, ReadJSON(p, &got))
+	assert.Equal(t, 7, got.A)
+
+	var none st
+	assert.ErrorIs(t, ReadJSON(filepath.Join(dir, "missing"), &none), os.ErrNotExist)
+
+	b, _ := os.ReadFile(p)
+	b[len(b)-3] ^= 1 // flip a bit inside the state
+	require.NoError(t, os.WriteFile(p, b, 0o600))
+	err := ReadJSON(p, &got)
+	assert.ErrorIs(t, err, ErrCorrupt)
+	_, serr := os.Stat(p)
+	assert.True(t, os.IsNotExist(serr), "the corrupt file is moved aside")
+	ents, _ := os.ReadDir(dir)
+	assert.Len(t, ents, 1)
+}

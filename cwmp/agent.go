@@ -1,0 +1,702 @@
+package cwmp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
+	"github.com/cwmp-agent/cwmp-agent/internal/clock"
+	"github.com/cwmp-agent/cwmp-agent/soap"
+)
+
+// DataModel is what the agent needs of the parameter tree; *datamodel.Tree
+// implements it.
+type DataModel interface {
+	Schema() *datamodel.Schema
+	Get(path string) (string, error)
+	Set(path, value string) error
+	GetValues(names []string) ([]datamodel.Value, error)
+	GetNames(path string, nextLevel bool) ([]datamodel.Info, error)
+	SetValues(changes []datamodel.Change, opt datamodel.SetOptions) error
+	GetAttributes(names []string) ([]datamodel.Attributes, error)
+	SetAttributes(changes []datamodel.AttrChange, origin datamodel.Origin) error
+	AddObject(path string, opt datamodel.SetOptions) (uint32, error)
+	DeleteObject(path string, opt datamodel.SetOptions) error
+	Forced() []string
+	FactoryReset() error
+	ResetNotification() error
+	OnChange(schemaPath string, fn func(datamodel.Event)) error
+}
+
+// Report is one parameter change the next Inform must carry. Gen tells the
+// notifier which change was delivered if the value changes again meanwhile.
+type Report struct {
+	Name string
+	Gen  uint64
+}
+
+// Notifier supplies the changed parameters of Passive and Active
+// Notification (notify.Engine implements it). nil means none.
+type Notifier interface {
+	// Collect returns what the Inform being built must report.
+	Collect() []Report
+	// Delivered is called once the ACS accepted an Inform carrying them.
+	Delivered([]Report)
+}
+
+// Hooks are commands that apply what the ACS asks for on a real device.
+// Each empty hook means the virtual behaviour: the agent restarts its own
+// process state (Reboot), returns the tree to factory values (FactoryReset)
+// and keeps downloaded files in the state directory.
+type Hooks struct {
+	Reboot       string        // run with the CommandKey
+	FactoryReset string        // run with no argument
+	Firmware     string        // run with the file path and the CommandKey
+	ConfigFile   string        // run with the file path and the CommandKey
+	Timeout      time.Duration // per hook; 0 means 5 minutes
+}
+
+// TLSConfig configures HTTPS to the ACS and to file servers.
+type TLSConfig struct {
+	CAFile             string // PEM roots added to the system pool
+	ClientCert         string // PEM client certificate, with ClientKey
+	ClientKey          string
+	InsecureSkipVerify bool // never in production: disables hostname checks
+}
+
+// Config configures an Agent. Zero values give the defaults noted.
+type Config struct {
+	Tree     DataModel
+	Notifier Notifier
+	// StateDir holds agent.json (events, transfers, bootstrap marker) and
+	// downloaded files; "" keeps everything in memory.
+	StateDir string
+	// Version is the highest CWMP version spoken; 0 means 1.4 (announced
+	// with SupportedCWMPVersions in the cwmp-1-2 namespace).
+	Version soap.Version
+	TLS     TLSConfig
+	// Transport overrides the HTTP transport (tests, fleets); nil builds one
+	// from TLS.
+	Transport http.RoundTripper
+	// ResponseTimeout is how long to wait for each ACS response; 0 means 30 s.
+	ResponseTimeout time.Duration
+	// SessionTimeout bounds a whole session; 0 means 10 minutes.
+	SessionTimeout time.Duration
+	// RetryMinimumWait (CWMPRetryMinimumWaitInterval) 0 means 5 s;
+	// RetryIntervalMultiplier (CWMPRetryIntervalMultiplier, 1/1000) 0 means 2000.
+	RetryMinimumWait        time.Duration
+	RetryIntervalMultiplier int
+	// PeriodicPhase shifts the periodic schedule when PeriodicInformTime is
+	// the Unknown Time, so that a fleet does not inform in lockstep.
+	PeriodicPhase time.Duration
+	Hooks         Hooks
+	// MaxTransferSize caps a download; 0 means 64 MiB.
+	MaxTransferSize int64
+	// UploadSource returns the content of an Upload FileType ("1 Vendor
+	// Configuration File", "2 Vendor Log File"); nil supports none.
+	UploadSource func(fileType string) ([]byte, error)
+	// ConnReq keeps ManagementServer.ConnectionRequestURL current; nil
+	// leaves it to someone else.
+	ConnReq *ConnReqServer
+	// OnReboot and OnFactoryReset run after the virtual reboot or reset.
+	OnReboot       func()
+	OnFactoryReset func()
+	// OnSession is told the outcome of every session (fleet statistics).
+	OnSession func(SessionResult)
+	Clock     clock.Clock
+	// Rand returns a uniform number in [0,1); nil uses math/rand/v2.
+	Rand   func() float64
+	Logger *slog.Logger
+}
+
+// SessionResult describes one finished session.
+type SessionResult struct {
+	Start    time.Time
+	Duration time.Duration
+	Events   []string
+	Err      error
+}
+
+// Agent is one CWMP CPE: it owns the sessions with the ACS. One goroutine
+// (Run) runs sessions; other goroutines only post events with Trigger.
+type Agent struct {
+	cfg    Config
+	dm     DataModel
+	root   string
+	log    *slog.Logger
+	clock  clock.Clock
+	rand   func() float64
+	client *http.Client
+	wake   chan struct{}
+
+	mu           sync.Mutex // guards the following
+	st           agentState
+	retryCount   int
+	retryAt      time.Time
+	nextPeriodic time.Time
+	reschedule   bool
+	bootTime     time.Time
+	inSession    bool
+	curInflight  map[uint64]bool // sequence numbers of the Inform in flight
+	urlChanged   bool
+	urlSet       bool
+	askRPC       bool
+	rebootReq    *rebootRequest
+	rpcMethods   []string
+	sessions     uint64
+	failures     uint64
+
+	transferWake chan struct{}
+}
+
+type rebootRequest struct {
+	factory bool
+	cause   string
+}
+
+// agentState is what agent.json holds.
+type agentState struct {
+	Version      int         `json:"version"`
+	Bootstrapped bool        `json:"bootstrapped"`
+	BootstrapURL string      `json:"bootstrap_url"`
+	CRPath       string      `json:"cr_path"`
+	Events       []Event     `json:"events"`
+	NextSeq      uint64      `json:"next_seq"`
+	Scheduled    []Scheduled `json:"scheduled,omitempty"`
+	Transfers    []*Transfer `json:"transfers,omitempty"`
+	NextTransfer uint64      `json:"next_transfer"`
+	RPCMethods   []string    `json:"acs_rpc_methods,omitempty"`
+	Extra        agentExtras `json:"extra,omitempty"`
+}
+
+// agentExtras are small values other components keep here.
+type agentExtras struct {
+	LastUDPTimestamp uint64 `json:"last_udp_ts,omitempty"`
+}
+
+// Scheduled is a pending ScheduleInform.
+type Scheduled struct {
+	At         time.Time `json:"at"`
+	CommandKey string    `json:"key"`
+}
+
+const stateFileName = "agent.json"
+
+// New builds an agent. It reads agent.json from StateDir: a corrupt file is
+// logged, kept aside, and the agent starts as if from the factory.
+func New(cfg Config) (*Agent, error) {
+	if cfg.Tree == nil {
+		return nil, errors.New("cwmp: Config.Tree is nil")
+	}
+	if cfg.Version == 0 {
+		cfg.Version = soap.V14
+	}
+	if cfg.ResponseTimeout == 0 {
+		cfg.ResponseTimeout = 30 * time.Second
+	}
+	if cfg.SessionTimeout == 0 {
+		cfg.SessionTimeout = 10 * time.Minute
+	}
+	if cfg.RetryMinimumWait == 0 {
+		cfg.RetryMinimumWait = 5 * time.Second
+	}
+	if cfg.RetryIntervalMultiplier == 0 {
+		cfg.RetryIntervalMultiplier = 2000
+	}
+	if cfg.MaxTransferSize == 0 {
+		cfg.MaxTransferSize = 64 << 20
+	}
+	if cfg.Hooks.Timeout == 0 {
+		cfg.Hooks.Timeout = 5 * time.Minute
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	a := &Agent{
+		cfg:          cfg,
+		dm:           cfg.Tree,
+		root:         cfg.Tree.Schema().RootName(),
+		log:          cfg.Logger.With("component", "cwmp"),
+		clock:        cfg.Clock,
+		rand:         cfg.Rand,
+		wake:         make(chan struct{}, 1),
+		transferWake: make(chan struct{}, 1),
+	}
+	tr := cfg.Transport
+	if tr == nil {
+		t, err := newTransport(cfg.TLS)
+		if err != nil {
+			return nil, err
+		}
+		tr = t
+	}
+	a.client = &http.Client{
+		Transport: tr,
+		// Redirects are followed by the session itself: a POST must stay a
+		// POST, and a redirect applies to this session only.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	if err := a.loadState(); err != nil {
+		a.log.Error("agent state is corrupt; starting with an empty event queue", "err", err)
+	}
+	ms := a.root + ".ManagementServer."
+	for _, p := range []string{"PeriodicInformEnable", "PeriodicInformInterval", "PeriodicInformTime"} {
+		cfg.Tree.OnChange(ms+p, func(datamodel.Event) { a.mu.Lock(); a.reschedule = true; a.mu.Unlock(); a.kick() })
+	}
+	cfg.Tree.OnChange(ms+"URL", a.onURLChange)
+	return a, nil
+}
+
+func (a *Agent) param(name string) string {
+	v, _ := a.dm.Get(a.root + "." + name)
+	return v
+}
+
+func (a *Agent) statePath() string {
+	if a.cfg.StateDir == "" {
+		return ""
+	}
+	return filepath.Join(a.cfg.StateDir, stateFileName)
+}
+
+func (a *Agent) loadState() error {
+	a.st = agentState{Version: 1, NextSeq: 1, NextTransfer: 1}
+	p := a.statePath()
+	if p == "" {
+		return nil
+	}
+	var st agentState
+	err := atomicfile.ReadJSON(p, &st)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if st.NextSeq == 0 {
+		st.NextSeq = 1
+	}
+	if st.NextTransfer == 0 {
+		st.NextTransfer = 1
+	}
+	a.st = st
+	return nil
+}
+
+// saveLocked persists agent.json; a.mu is held.
+func (a *Agent) saveLocked() {
+	p := a.statePath()
+	if p == "" {
+		return
+	}
+	if err := atomicfile.WriteJSON(p, &a.st); err != nil {
+		a.log.Error("cannot save agent state", "err", err)
+	}
+}
+
+// addEventLocked queues an event unless an equal one is already queued and
+// not part of the Inform in flight (inflight holds those sequence numbers).
+func (a *Agent) addEventLocked(code EventCode, key string, inflight map[uint64]bool) {
+	if !code.multiple() {
+		key = ""
+	}
+	for _, e := range a.st.Events {
+		if e.Code == code && e.CommandKey == key && !inflight[e.Seq] {
+			return
+		}
+	}
+	a.st.Events = append(a.st.Events, Event{Code: code, CommandKey: key, Seq: a.st.NextSeq})
+	a.st.NextSeq++
+}
+
+// inflight is the set of event sequence numbers of the Inform being sent;
+// a.mu guards it through the Agent.
+var noInflight = map[uint64]bool{}
+
+// Trigger queues an event and wakes the agent: a session starts as soon as
+// no other is running. A new event also cuts short a retry back-off.
+// It is safe to call from any goroutine.
+func (a *Agent) Trigger(code EventCode, commandKey string) {
+	a.mu.Lock()
+	a.addEventLocked(code, commandKey, a.inflightLocked())
+	a.retryAt = time.Time{}
+	a.saveLocked()
+	a.mu.Unlock()
+	a.kick()
+}
+
+// ConnectionRequest queues "6 CONNECTION REQUEST"; requests that arrive
+// during a session become one session after it.
+func (a *Agent) ConnectionRequest() { a.Trigger(EventConnectionRequest, "") }
+
+// RequestRPCMethods makes the next session call GetRPCMethods on the ACS.
+func (a *Agent) RequestRPCMethods() {
+	a.mu.Lock()
+	a.askRPC = true
+	a.mu.Unlock()
+	a.Trigger(EventPeriodic, "")
+}
+
+// ACSMethods returns the ACS's answer to the last GetRPCMethods.
+func (a *Agent) ACSMethods() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.st.RPCMethods...)
+}
+
+func (a *Agent) kick() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+// BootTime is when the agent last (re)started; DeviceInfo.UpTime counts from it.
+func (a *Agent) BootTime() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.bootTime
+}
+
+// Pending returns a copy of the undelivered events.
+func (a *Agent) Pending() []Event {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]Event(nil), a.st.Events...)
+}
+
+// Stats returns the number of sessions run and of those that failed.
+func (a *Agent) Stats() (sessions, failures uint64, retryCount int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.sessions, a.failures, a.retryCount
+}
+
+// LastUDPTimestamp and SetLastUDPTimestamp keep the TR-111 2.2.1.4 record
+// of the last accepted UDP Connection Request timestamp in agent.json.
+func (a *Agent) LastUDPTimestamp() uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.st.Extra.LastUDPTimestamp
+}
+
+// SetLastUDPTimestamp records and persists the timestamp.
+func (a *Agent) SetLastUDPTimestamp(ts uint64) {
+	a.mu.Lock()
+	a.st.Extra.LastUDPTimestamp = ts
+	a.saveLocked()
+	a.mu.Unlock()
+}
+
+func (a *Agent) onURLChange(ev datamodel.Event) {
+	a.mu.Lock()
+	if ev.Origin == datamodel.OriginACS {
+		// TR-111 1.2.2: the GatewayInfo Active Notification default is
+		// applied again whenever the ACS URL is set or modified.
+		a.urlSet = true
+	}
+	if ev.Value != ev.Old {
+		a.urlChanged = true
+	}
+	a.mu.Unlock()
+	a.kick()
+}
+
+// start prepares the first session of this run: 1 BOOT, 0 BOOTSTRAP when the
+// ACS URL was never informed, and the event queue cleaned by the restart
+// rules.
+func (a *Agent) start() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.bootTime = a.clock.Now()
+	a.restartEventsLocked()
+	a.nextPeriodic = time.Time{}
+	a.reschedule = true
+	a.saveLocked()
+}
+
+func (a *Agent) restartEventsLocked() {
+	kept := a.st.Events[:0]
+	for _, e := range a.st.Events {
+		if !ruleOf(e.Code).dropOnRestart {
+			kept = append(kept, e)
+		}
+	}
+	a.st.Events = kept
+	a.addEventLocked(EventBoot, "", noInflight)
+	a.retryCount = 0
+	a.retryAt = time.Time{}
+	// Transfers cut off by the restart failed.
+	for _, t := range a.st.Transfers {
+		if t.State == TransferInProgress {
+			t.finish(a.clock.Now(), faultStructFor(t.Version, 9010, "interrupted by a restart"))
+			a.addTransferEventsLocked(t)
+		}
+	}
+}
+
+// ensureBootstrapLocked adds 0 BOOTSTRAP when the current ACS URL has not
+// yet received one (first contact, after a factory reset, after a change of
+// ManagementServer.URL).
+func (a *Agent) ensureBootstrapLocked(url string) {
+	if a.st.Bootstrapped && a.st.BootstrapURL == url {
+		return
+	}
+	for _, e := range a.st.Events {
+		if e.Code == EventBootstrap {
+			return
+		}
+	}
+	a.st.Events = append([]Event{{Code: EventBootstrap, Seq: a.st.NextSeq}}, a.st.Events...)
+	a.st.NextSeq++
+}
+
+// Run runs sessions until ctx is done. It returns ctx.Err() at the end.
+func (a *Agent) Run(ctx context.Context) error {
+	a.start()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); a.runTransfers(ctx) }()
+	defer wg.Wait()
+	for {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		now := a.clock.Now()
+		a.handleReboot(ctx)
+		a.handleURLChange()
+		a.schedule(now)
+		if a.ready(now) {
+			a.session(ctx)
+			continue
+		}
+		wait := a.nextWake(now)
+		t := a.clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-a.wake:
+		case <-t.C():
+		}
+		t.Stop()
+	}
+}
+
+// ready: there is something to deliver and no back-off in force.
+func (a *Agent) ready(now time.Time) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.rebootReq != nil {
+		return false
+	}
+	if len(a.st.Events) == 0 {
+		return false
+	}
+	return a.retryAt.IsZero() || !now.Before(a.retryAt)
+}
+
+func (a *Agent) nextWake(now time.Time) time.Duration {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	next := now.Add(24 * time.Hour)
+	consider := func(t time.Time) {
+		if !t.IsZero() && t.Before(next) {
+			next = t
+		}
+	}
+	consider(a.nextPeriodic)
+	if len(a.st.Events) > 0 {
+		consider(a.retryAt)
+	}
+	for _, s := range a.st.Scheduled {
+		consider(s.At)
+	}
+	d := next.Sub(now)
+	if d < 0 {
+		d = 0
+	}
+	return d
+}
+
+// schedule turns due periodic and scheduled instants into events.
+func (a *Agent) schedule(now time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	changed := false
+	if a.reschedule {
+		a.reschedule = false
+		a.nextPeriodic = a.periodicAfterLocked(now)
+	}
+	if !a.nextPeriodic.IsZero() && !now.Before(a.nextPeriodic) {
+		a.addEventLocked(EventPeriodic, "", a.inflightLocked())
+		a.nextPeriodic = a.periodicAfterLocked(now)
+		changed = true
+	}
+	kept := a.st.Scheduled[:0]
+	for _, s := range a.st.Scheduled {
+		if now.Before(s.At) {
+			kept = append(kept, s)
+			continue
+		}
+		a.addEventLocked(EventScheduled, "", noInflight)
+		a.addEventLocked(EventMScheduleInform, s.CommandKey, noInflight)
+		changed = true
+	}
+	a.st.Scheduled = kept
+	if changed {
+		a.saveLocked()
+	}
+}
+
+// periodicAfterLocked is the first periodic instant after now: Informs happen
+// at PeriodicInformTime + n*PeriodicInformInterval; with the Unknown Time the
+// phase is the boot time (shifted by Config.PeriodicPhase).
+func (a *Agent) periodicAfterLocked(now time.Time) time.Time {
+	if a.param("ManagementServer.PeriodicInformEnable") != "true" {
+		return time.Time{}
+	}
+	sec, err := strconv.ParseUint(a.param("ManagementServer.PeriodicInformInterval"), 10, 32)
+	if err != nil || sec == 0 {
+		return time.Time{}
+	}
+	interval := time.Duration(sec) * time.Second
+	ref := a.bootTime.Add(a.cfg.PeriodicPhase)
+	if t, err := soap.ParseTime(a.param("ManagementServer.PeriodicInformTime")); err == nil && !t.IsZero() {
+		ref = t
+	}
+	if ref.After(now) {
+		// A reference in the future: the next instant is the first one after now.
+		n := ref.Sub(now) / interval
+		return ref.Add(-n * interval)
+	}
+	n := now.Sub(ref)/interval + 1
+	return ref.Add(n * interval)
+}
+
+// retryWait is the TR-069 3.2.1.1 back-off for the n-th consecutive retry: a
+// uniformly random wait in [m*k^(n-1), m*k^n] with k the multiplier/1000,
+// the exponent capped at 10.
+func retryWait(n int, m time.Duration, multiplier int, r float64) time.Duration {
+	if n < 1 {
+		n = 1
+	}
+	if n > 10 {
+		n = 10
+	}
+	k := float64(multiplier) / 1000
+	lo := float64(m) * math.Pow(k, float64(n-1))
+	hi := float64(m) * math.Pow(k, float64(n))
+	return time.Duration(lo + r*(hi-lo))
+}
+
+func (a *Agent) inflightLocked() map[uint64]bool {
+	if a.inSession {
+		return a.curInflight
+	}
+	return noInflight
+}
+
+func (a *Agent) handleURLChange() {
+	a.mu.Lock()
+	set, changed := a.urlSet, a.urlChanged
+	a.urlSet, a.urlChanged = false, false
+	if changed {
+		// The old ACS's undelivered events, transfers and schedules mean
+		// nothing to the new one; 0 BOOTSTRAP goes to the new URL.
+		a.st.Events = nil
+		a.st.Scheduled = nil
+		a.st.Transfers = nil
+		a.retryAt, a.retryCount = time.Time{}, 0
+		a.saveLocked()
+		a.log.Info("ACS URL changed; next session bootstraps", "url", a.param("ManagementServer.URL"))
+	}
+	a.mu.Unlock()
+	if set || changed {
+		if err := a.dm.ResetNotification(); err != nil {
+			a.log.Error("cannot re-apply default notification attributes", "err", err)
+		}
+	}
+}
+
+// handleReboot performs a Reboot or FactoryReset asked for during the last
+// session, or by a firmware download.
+func (a *Agent) handleReboot(ctx context.Context) {
+	a.mu.Lock()
+	req := a.rebootReq
+	a.rebootReq = nil
+	a.mu.Unlock()
+	if req == nil {
+		return
+	}
+	if req.factory {
+		a.log.Info("factory reset")
+		if a.cfg.Hooks.FactoryReset != "" {
+			if err := a.runHook(ctx, a.cfg.Hooks.FactoryReset); err != nil {
+				a.log.Error("factory reset hook failed", "err", err)
+			}
+		}
+		if err := a.dm.FactoryReset(); err != nil {
+			a.log.Error("factory reset of the tree failed", "err", err)
+		}
+		a.mu.Lock()
+		crPath := a.st.CRPath
+		a.st = agentState{Version: 1, NextSeq: 1, NextTransfer: 1, CRPath: crPath}
+		a.mu.Unlock()
+		if a.cfg.OnFactoryReset != nil {
+			a.cfg.OnFactoryReset()
+		}
+	} else {
+		a.log.Info("reboot", "cause", req.cause)
+		if a.cfg.Hooks.Reboot != "" {
+			a.mu.Lock()
+			key := ""
+			for _, e := range a.st.Events {
+				if e.Code == EventMReboot {
+					key = e.CommandKey
+				}
+			}
+			a.saveLocked()
+			a.mu.Unlock()
+			if err := a.runHook(ctx, a.cfg.Hooks.Reboot, key); err != nil {
+				a.log.Error("reboot hook failed", "err", err)
+			}
+		}
+	}
+	// The virtual reboot: this process restarts its own state.
+	a.mu.Lock()
+	a.bootTime = a.clock.Now()
+	a.restartEventsLocked()
+	a.reschedule = true
+	a.saveLocked()
+	a.mu.Unlock()
+	if !req.factory && a.cfg.OnReboot != nil {
+		a.cfg.OnReboot()
+	}
+}
+
+// sortTransfers keeps transfers in creation order.
+func (a *Agent) sortTransfersLocked() {
+	sort.Slice(a.st.Transfers, func(i, j int) bool { return a.st.Transfers[i].ID < a.st.Transfers[j].ID })
+}
+
+// errorf builds an error with the package prefix.
+func errorf(format string, args ...any) error { return fmt.Errorf("cwmp: "+format, args...) }

@@ -1,0 +1,368 @@
+package cwmp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"time"
+
+	"github.com/cwmp-agent/cwmp-agent/soap"
+)
+
+// session is one CWMP session (TR-069 3.7.1). It lives on the agent's
+// goroutine only.
+type session struct {
+	a       *Agent
+	x       *exchanger
+	ns      string
+	version soap.Version
+	hold    bool
+	idBase  uint32
+	idSeq   uint32
+}
+
+func (s *session) nextID() string {
+	s.idSeq++
+	return strconv.FormatUint(uint64(s.idBase)<<8+uint64(s.idSeq), 10)
+}
+
+// cpeRequest is a request of the CPE to the ACS with what to do on success.
+type cpeRequest struct {
+	msg  soap.Message
+	done func(resp soap.Message)
+}
+
+// session runs one session and records its outcome.
+func (a *Agent) session(ctx context.Context) {
+	start := a.clock.Now()
+	acsURL := a.param("ManagementServer.URL")
+	a.mu.Lock()
+	if acsURL != "" {
+		a.ensureBootstrapLocked(acsURL)
+	}
+	events, covered := informEvents(a.st.Events)
+	bootstrap := false
+	for _, e := range events {
+		if e.EventCode == string(EventBootstrap) {
+			bootstrap = true
+		}
+	}
+	a.inSession = true
+	a.curInflight = covered
+	retries := a.retryCount
+	a.mu.Unlock()
+
+	err := a.runSession(ctx, acsURL, events, covered, bootstrap, uint32(retries))
+
+	a.mu.Lock()
+	a.inSession = false
+	a.curInflight = nil
+	a.sessions++
+	now := a.clock.Now()
+	if err != nil {
+		a.failures++
+		// 6 CONNECTION REQUEST is not retried: the ACS asks again if it
+		// still wants the session.
+		kept := a.st.Events[:0]
+		for _, e := range a.st.Events {
+			if covered[e.Seq] && ruleOf(e.Code).dropOnFailure {
+				continue
+			}
+			kept = append(kept, e)
+		}
+		a.st.Events = kept
+		a.retryCount++
+		wait := retryWait(a.retryCount, a.cfg.RetryMinimumWait, a.cfg.RetryIntervalMultiplier, a.rand())
+		var he *HTTPError
+		if errors.As(err, &he) && he.RetryAfter > wait {
+			wait = he.RetryAfter
+		}
+		a.retryAt = now.Add(wait)
+		a.log.Warn("session failed", "err", err, "retry_count", a.retryCount, "retry_in", wait.Round(time.Millisecond))
+	} else {
+		a.retryCount = 0
+		a.retryAt = time.Time{}
+	}
+	a.saveLocked()
+	a.mu.Unlock()
+	select {
+	case a.transferWake <- struct{}{}:
+	default:
+	}
+	if a.cfg.OnSession != nil {
+		names := make([]string, len(events))
+		for i, e := range events {
+			names[i] = e.EventCode
+		}
+		a.cfg.OnSession(SessionResult{Start: start, Duration: a.clock.Now().Sub(start), Events: names, Err: err})
+	}
+}
+
+func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.EventStruct, covered map[uint64]bool, bootstrap bool, retries uint32) error {
+	if acsURL == "" {
+		return ErrNoACSURL
+	}
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.SessionTimeout)
+	defer cancel()
+	x, err := newExchanger(a.client, acsURL, a.param("ManagementServer.Username"), a.param("ManagementServer.Password"), a.cfg.ResponseTimeout)
+	if err != nil {
+		return err
+	}
+	if a.cfg.ConnReq != nil {
+		a.cfg.ConnReq.Refresh(acsURL)
+	}
+	s := &session{a: a, x: x, ns: a.cfg.Version.Namespace(), version: a.cfg.Version, idBase: rand.Uint32() >> 8}
+	var reports []Report
+	if a.cfg.Notifier != nil {
+		reports = a.cfg.Notifier.Collect()
+	}
+	inform := a.buildInform(events, reports, retries)
+	a.log.Info("session", "session", "start", "url", x.url.Redacted(), "event", eventList(inform.Event))
+
+	env := &soap.Envelope{NS: s.ns, ID: s.nextID(), Body: inform}
+	if s.version >= soap.V13 {
+		env.SessionTimeout = uint32(a.cfg.ResponseTimeout / time.Second)
+	}
+	if s.version >= soap.V14 {
+		env.SupportedCWMPVersions = soap.SupportedVersions
+	}
+	resp, err := x.post(ctx, env.Encode())
+	if err != nil {
+		return err
+	}
+	if len(bytes.TrimSpace(resp)) == 0 {
+		return fmt.Errorf("%w: empty answer to the Inform", errProtocol)
+	}
+	renv, err := soap.DecodeBytes(resp)
+	if err != nil {
+		return fmt.Errorf("%w: answer to the Inform: %w", errProtocol, err)
+	}
+	switch b := renv.Body.(type) {
+	case *soap.InformResponse:
+	case *soap.Fault:
+		return fmt.Errorf("cwmp: ACS refused the Inform: %w", b)
+	default:
+		return fmt.Errorf("%w: %s in answer to the Inform", errProtocol, renv.Body.Method())
+	}
+	s.adoptVersion(renv)
+	s.hold = renv.HoldRequests
+	a.informAccepted(covered, reports, bootstrap, acsURL)
+	return s.loop(ctx, a.cpeRequests())
+}
+
+// adoptVersion follows the ACS: its namespace if it answered in another, and
+// its UseCWMPVersion (CWMP 1.4 negotiation).
+func (s *session) adoptVersion(env *soap.Envelope) {
+	if v, ok := soap.VersionOf(env.NS); ok && env.NS != s.ns {
+		s.ns, s.version = env.NS, v
+	}
+	if env.UseCWMPVersion != "" {
+		if v, err := soap.ParseVersion(env.UseCWMPVersion); err == nil && v <= s.a.cfg.Version {
+			s.version = v
+		}
+	}
+}
+
+// loop runs the session after the InformResponse: the CPE's own requests
+// while HoldRequests is not set, then the empty POST and the ACS's requests,
+// until the ACS answers with an empty body and nothing is left to send
+// (TR-069 3.7.1.4).
+func (s *session) loop(ctx context.Context, pending []cpeRequest) error {
+	var out []byte // our answer to the ACS's last request
+	for {
+		var body []byte
+		var req *cpeRequest
+		var reqID string
+		switch {
+		case out != nil:
+			body, out = out, nil
+		case !s.hold && len(pending) > 0:
+			req = &pending[0]
+			reqID = s.nextID()
+			body = (&soap.Envelope{NS: s.ns, ID: reqID, Body: req.msg}).Encode()
+		}
+		resp, err := s.x.post(ctx, body)
+		if err != nil {
+			return err
+		}
+		if len(bytes.TrimSpace(resp)) == 0 {
+			if req != nil {
+				return fmt.Errorf("%w: empty answer to %s", errProtocol, req.msg.Method())
+			}
+			s.hold = false
+			if len(pending) == 0 {
+				return nil // both sides are done
+			}
+			continue
+		}
+		env, derr := soap.DecodeBytes(resp)
+		if req != nil {
+			if derr != nil {
+				return fmt.Errorf("%w: answer to %s: %w", errProtocol, req.msg.Method(), derr)
+			}
+			pending = pending[1:]
+			s.hold = env.HoldRequests
+			if f, ok := env.Body.(*soap.Fault); ok {
+				// 8005 asks to try again; the request stays queued for the
+				// next session either way, and this one goes on.
+				s.a.log.Warn("ACS fault to our request", "rpc", req.msg.Method(), "err", f)
+				continue
+			}
+			if env.Body.Method() != req.msg.Method()+"Response" {
+				return fmt.Errorf("%w: %s in answer to %s", errProtocol, env.Body.Method(), req.msg.Method())
+			}
+			req.done(env.Body)
+			continue
+		}
+		// An ACS request.
+		if derr != nil {
+			if env == nil {
+				return fmt.Errorf("%w: %w", errProtocol, derr)
+			}
+			if errors.Is(derr, soap.ErrEmptyBody) {
+				s.hold = false
+				if len(pending) == 0 {
+					return nil
+				}
+				continue
+			}
+			s.a.log.Warn("cannot decode an ACS request", "err", derr)
+			out = s.encode(env.ID, faultFor(derr, s.version))
+			continue
+		}
+		s.hold = env.HoldRequests
+		if f, ok := env.Body.(*soap.Fault); ok {
+			return fmt.Errorf("%w: ACS sent a fault with no request pending: %v", errProtocol, f)
+		}
+		msg, herr := s.a.serve(ctx, s, env.Body)
+		if herr != nil {
+			msg = faultFor(herr, s.version)
+			s.a.log.Info("rpc", "rpc", env.Body.Method(), "fault", msg.(*soap.Fault).Code, "err", herr)
+		} else {
+			s.a.log.Info("rpc", "rpc", env.Body.Method())
+		}
+		out = s.encode(env.ID, msg)
+	}
+}
+
+func (s *session) encode(id string, m soap.Message) []byte {
+	return (&soap.Envelope{NS: s.ns, ID: id, Body: m}).Encode()
+}
+
+// buildInform assembles the Inform: DeviceId, events, the forced parameters
+// of the root in use and every reported change, each name once.
+func (a *Agent) buildInform(events []soap.EventStruct, reports []Report, retries uint32) *soap.Inform {
+	inf := &soap.Inform{
+		DeviceId: soap.DeviceID{
+			Manufacturer: a.param("DeviceInfo.Manufacturer"),
+			OUI:          a.param("DeviceInfo.ManufacturerOUI"),
+			ProductClass: a.param("DeviceInfo.ProductClass"),
+			SerialNumber: a.param("DeviceInfo.SerialNumber"),
+		},
+		Event:        events,
+		MaxEnvelopes: 1,
+		CurrentTime:  a.clock.Now().UTC().Truncate(time.Second),
+		RetryCount:   retries,
+	}
+	seen := map[string]bool{}
+	add := func(n string) bool {
+		vs, err := a.dm.GetValues([]string{n})
+		if err != nil || len(vs) != 1 {
+			return false // deleted since it changed
+		}
+		if !seen[n] {
+			seen[n] = true
+			inf.ParameterList = append(inf.ParameterList, soap.ParameterValue{Name: vs[0].Name, Value: vs[0].Value, Type: vs[0].Type.XSD()})
+		}
+		return true
+	}
+	for _, n := range a.dm.Forced() {
+		add(n)
+	}
+	hasChange := false
+	for _, r := range reports {
+		if add(r.Name) {
+			hasChange = true
+		}
+	}
+	if hasChange {
+		present := false
+		for _, e := range inf.Event {
+			if e.EventCode == string(EventValueChange) {
+				present = true
+			}
+		}
+		if !present && len(inf.Event) < MaxInformEvents {
+			inf.Event = append(inf.Event, soap.EventStruct{EventCode: string(EventValueChange)})
+		}
+	}
+	return inf
+}
+
+// informAccepted applies the InformResponse: the events it delivers are
+// gone, the bootstrap marker follows the URL, the notifier forgets what was
+// reported.
+func (a *Agent) informAccepted(covered map[uint64]bool, reports []Report, bootstrap bool, acsURL string) {
+	a.mu.Lock()
+	kept := a.st.Events[:0]
+	for _, e := range a.st.Events {
+		if covered[e.Seq] && !ruleOf(e.Code).onTransferComplete {
+			continue
+		}
+		kept = append(kept, e)
+	}
+	a.st.Events = kept
+	if bootstrap {
+		a.st.Bootstrapped, a.st.BootstrapURL = true, acsURL
+	}
+	a.saveLocked()
+	a.mu.Unlock()
+	if a.cfg.Notifier != nil && len(reports) > 0 {
+		a.cfg.Notifier.Delivered(reports)
+	}
+}
+
+// cpeRequests lists what the CPE asks of the ACS after the InformResponse:
+// a TransferComplete for each finished transfer, GetRPCMethods when asked.
+func (a *Agent) cpeRequests() []cpeRequest {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []cpeRequest
+	for _, t := range a.st.Transfers {
+		if t.State != TransferCompleted {
+			continue
+		}
+		id := t.ID
+		out = append(out, cpeRequest{
+			msg:  &soap.TransferComplete{CommandKey: t.CommandKey, FaultStruct: t.Fault, StartTime: t.StartTime, CompleteTime: t.CompleteTime},
+			done: func(soap.Message) { a.transferDelivered(id) },
+		})
+	}
+	if a.askRPC {
+		out = append(out, cpeRequest{msg: &soap.GetRPCMethods{}, done: func(m soap.Message) {
+			a.mu.Lock()
+			a.askRPC = false
+			a.st.RPCMethods = m.(*soap.GetRPCMethodsResponse).MethodList
+			a.saveLocked()
+			a.mu.Unlock()
+		}})
+	}
+	return out
+}
+
+func eventList(evs []soap.EventStruct) string {
+	var b bytes.Buffer
+	for i, e := range evs {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(e.EventCode)
+		if e.CommandKey != "" {
+			b.WriteString("(" + e.CommandKey + ")")
+		}
+	}
+	return b.String()
+}

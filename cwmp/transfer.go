@@ -1,0 +1,595 @@
+package cwmp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cwmp-agent/cwmp-agent/internal/digest"
+	"github.com/cwmp-agent/cwmp-agent/soap"
+)
+
+// Transfer states (TR-069 A.4.1.1 QueuedTransferStruct State).
+const (
+	TransferNotStarted = 1
+	TransferInProgress = 2
+	TransferCompleted  = 3
+)
+
+// maxTransfers is the TransferList capacity (cwmp XSD: at most 16).
+const maxTransfers = 16
+
+// Transfer is a Download, Upload or ScheduleDownload from its request to the
+// TransferCompleteResponse. It persists in agent.json, so a TransferComplete
+// survives a restart.
+type Transfer struct {
+	ID             uint64           `json:"id"`
+	Method         string           `json:"method"` // "Download", "Upload", "ScheduleDownload"
+	CommandKey     string           `json:"key"`
+	FileType       string           `json:"file_type"`
+	URL            string           `json:"url"`
+	Username       string           `json:"username,omitempty"`
+	Password       string           `json:"password,omitempty"`
+	FileSize       uint32           `json:"file_size,omitempty"`
+	TargetFileName string           `json:"target,omitempty"`
+	StartAt        time.Time        `json:"start_at"`
+	Deadline       time.Time        `json:"deadline,omitempty"` // ScheduleDownload window end
+	Version        soap.Version     `json:"version"`
+	State          int              `json:"state"`
+	Fault          soap.FaultStruct `json:"fault"`
+	StartTime      time.Time        `json:"start_time"`
+	CompleteTime   time.Time        `json:"complete_time"`
+	File           string           `json:"file,omitempty"`
+}
+
+func (t *Transfer) isDownload() bool { return t.Method != "Upload" }
+
+func (t *Transfer) event() EventCode {
+	switch t.Method {
+	case "Upload":
+		return EventMUpload
+	case "ScheduleDownload":
+		return EventMScheduleDownload
+	}
+	return EventMDownload
+}
+
+func (t *Transfer) finish(now time.Time, f soap.FaultStruct) {
+	t.State = TransferCompleted
+	t.Fault = f
+	if t.StartTime.IsZero() && f.FaultCode == 0 {
+		t.StartTime = now
+	}
+	t.CompleteTime = now
+	if f.FaultCode != 0 && t.StartTime.IsZero() {
+		t.CompleteTime = time.Time{} // Unknown Time: it never started
+	}
+}
+
+// addTransferEventsLocked queues 7 TRANSFER COMPLETE and the M event.
+func (a *Agent) addTransferEventsLocked(t *Transfer) {
+	a.addEventLocked(EventTransferComplete, "", a.inflightLocked())
+	a.addEventLocked(t.event(), t.CommandKey, a.inflightLocked())
+}
+
+// transferDelivered drops a transfer after its TransferCompleteResponse, with
+// its M event, and 7 TRANSFER COMPLETE once no TransferComplete is left.
+func (a *Agent) transferDelivered(id uint64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var done *Transfer
+	kept := a.st.Transfers[:0]
+	for _, t := range a.st.Transfers {
+		if t.ID == id {
+			done = t
+			continue
+		}
+		kept = append(kept, t)
+	}
+	a.st.Transfers = kept
+	if done == nil {
+		return
+	}
+	left := false
+	for _, t := range a.st.Transfers {
+		if t.State == TransferCompleted {
+			left = true
+		}
+	}
+	events := a.st.Events[:0]
+	for _, e := range a.st.Events {
+		if e.Code == done.event() && e.CommandKey == done.CommandKey {
+			continue
+		}
+		if e.Code == EventTransferComplete && !left {
+			continue
+		}
+		events = append(events, e)
+	}
+	a.st.Events = events
+	if done.File != "" && done.Method == "Upload" {
+		os.Remove(done.File)
+	}
+	a.saveLocked()
+}
+
+// checkTransferURL refuses what the agent cannot fetch (9013) and
+// credentials embedded in the URL's userinfo are used like Username/Password.
+func checkTransferURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return nil, faultf(9003, "URL %q is not valid", raw)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, faultf(9013, "%s", u.Scheme)
+	}
+	return u, nil
+}
+
+var downloadTypes = []string{"1 Firmware Upgrade Image", "2 Web Content", "3 Vendor Configuration File", "4 Tone File", "5 Ringer File"}
+
+func validDownloadType(ft string) bool {
+	for _, t := range downloadTypes {
+		if ft == t {
+			return true
+		}
+	}
+	return strings.HasPrefix(ft, "X ")
+}
+
+func validUploadType(ft string) bool {
+	switch {
+	case ft == "1 Vendor Configuration File", ft == "2 Vendor Log File":
+		return true
+	case strings.HasPrefix(ft, "3 Vendor Configuration File "), strings.HasPrefix(ft, "4 Vendor Log File "):
+		return true
+	}
+	return false
+}
+
+func (a *Agent) queueTransfer(t *Transfer) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.st.Transfers) >= maxTransfers {
+		return faultf(9004, "the transfer queue is full")
+	}
+	t.ID = a.st.NextTransfer
+	a.st.NextTransfer++
+	t.State = TransferNotStarted
+	a.st.Transfers = append(a.st.Transfers, t)
+	a.saveLocked()
+	return nil
+}
+
+// download accepts a Download: it is queued and runs after the session and
+// DelaySeconds, and a TransferComplete reports how it went (Status 1).
+func (a *Agent) download(_ context.Context, s *session, msg soap.Message) (soap.Message, error) {
+	m := msg.(*soap.Download)
+	if len(m.CommandKey) > maxKey {
+		return nil, faultf(9003, "CommandKey longer than %d", maxKey)
+	}
+	if !validDownloadType(m.FileType) {
+		return nil, faultf(9003, "FileType %q", m.FileType)
+	}
+	if _, err := checkTransferURL(m.URL); err != nil {
+		return nil, err
+	}
+	if a.cfg.MaxTransferSize > 0 && int64(m.FileSize) > a.cfg.MaxTransferSize {
+		return nil, faultf(9004, "file of %d bytes is larger than the %d allowed", m.FileSize, a.cfg.MaxTransferSize)
+	}
+	t := &Transfer{Method: "Download", CommandKey: m.CommandKey, FileType: m.FileType, URL: m.URL, Username: m.Username,
+		Password: m.Password, FileSize: m.FileSize, TargetFileName: m.TargetFileName, Version: s.version,
+		StartAt: a.clock.Now().Add(time.Duration(m.DelaySeconds) * time.Second)}
+	if err := a.queueTransfer(t); err != nil {
+		return nil, err
+	}
+	return &soap.DownloadResponse{TransferResponse: soap.TransferResponse{Status: 1}}, nil
+}
+
+func (a *Agent) upload(_ context.Context, s *session, msg soap.Message) (soap.Message, error) {
+	m := msg.(*soap.Upload)
+	if len(m.CommandKey) > maxKey {
+		return nil, faultf(9003, "CommandKey longer than %d", maxKey)
+	}
+	if !validUploadType(m.FileType) || a.cfg.UploadSource == nil {
+		return nil, faultf(9003, "FileType %q", m.FileType)
+	}
+	if _, err := checkTransferURL(m.URL); err != nil {
+		return nil, err
+	}
+	t := &Transfer{Method: "Upload", CommandKey: m.CommandKey, FileType: m.FileType, URL: m.URL, Username: m.Username,
+		Password: m.Password, Version: s.version, StartAt: a.clock.Now().Add(time.Duration(m.DelaySeconds) * time.Second)}
+	if err := a.queueTransfer(t); err != nil {
+		return nil, err
+	}
+	return &soap.UploadResponse{TransferResponse: soap.TransferResponse{Status: 1}}, nil
+}
+
+// scheduleDownload (CWMP 1.2) runs the download in the first time window;
+// "4 Confirmation Needed" cannot be honoured by an agent with no user
+// interface and is refused.
+func (a *Agent) scheduleDownload(_ context.Context, s *session, msg soap.Message) (soap.Message, error) {
+	m := msg.(*soap.ScheduleDownload)
+	if len(m.CommandKey) > maxKey {
+		return nil, faultf(9003, "CommandKey longer than %d", maxKey)
+	}
+	if !validDownloadType(m.FileType) {
+		return nil, faultf(9003, "FileType %q", m.FileType)
+	}
+	if _, err := checkTransferURL(m.URL); err != nil {
+		return nil, err
+	}
+	if len(m.TimeWindowList) < 1 || len(m.TimeWindowList) > 2 {
+		return nil, faultf(9003, "TimeWindowList needs one or two windows")
+	}
+	now := a.clock.Now()
+	var start, end time.Time
+	for i, w := range m.TimeWindowList {
+		if w.WindowEnd < w.WindowStart {
+			return nil, faultf(9003, "window %d ends before it starts", i+1)
+		}
+		switch w.WindowMode {
+		case "1 At Any Time", "2 Immediately", "3 When Idle":
+		default:
+			return nil, faultf(9003, "WindowMode %q is not supported", w.WindowMode)
+		}
+		if i == 0 {
+			start = now.Add(time.Duration(w.WindowStart) * time.Second)
+		}
+		end = now.Add(time.Duration(w.WindowEnd) * time.Second)
+	}
+	t := &Transfer{Method: "ScheduleDownload", CommandKey: m.CommandKey, FileType: m.FileType, URL: m.URL, Username: m.Username,
+		Password: m.Password, FileSize: m.FileSize, TargetFileName: m.TargetFileName, Version: s.version, StartAt: start, Deadline: end}
+	if err := a.queueTransfer(t); err != nil {
+		return nil, err
+	}
+	return &soap.ScheduleDownloadResponse{}, nil
+}
+
+func (a *Agent) cancelTransfer(_ context.Context, _ *session, msg soap.Message) (soap.Message, error) {
+	m := msg.(*soap.CancelTransfer)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	found := false
+	kept := a.st.Transfers[:0]
+	var err error
+	for _, t := range a.st.Transfers {
+		if t.CommandKey != m.CommandKey {
+			kept = append(kept, t)
+			continue
+		}
+		found = true
+		if t.State != TransferNotStarted {
+			err = faultf(9021, "transfer %q is %s", t.CommandKey, map[int]string{2: "in progress", 3: "completed"}[t.State])
+			kept = append(kept, t)
+		}
+	}
+	if !found {
+		return nil, faultf(9003, "no transfer with CommandKey %q", m.CommandKey)
+	}
+	if err != nil {
+		return nil, err
+	}
+	a.st.Transfers = kept
+	a.saveLocked()
+	return &soap.CancelTransferResponse{}, nil
+}
+
+func (a *Agent) getQueuedTransfers(_ context.Context, _ *session, _ soap.Message) (soap.Message, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := &soap.GetQueuedTransfersResponse{TransferList: []soap.QueuedTransfer{}}
+	for _, t := range a.st.Transfers {
+		r.TransferList = append(r.TransferList, soap.QueuedTransfer{CommandKey: t.CommandKey, State: t.State})
+	}
+	return r, nil
+}
+
+func (a *Agent) getAllQueuedTransfers(_ context.Context, _ *session, _ soap.Message) (soap.Message, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	r := &soap.GetAllQueuedTransfersResponse{TransferList: []soap.AllQueuedTransfer{}}
+	for _, t := range a.st.Transfers {
+		r.TransferList = append(r.TransferList, soap.AllQueuedTransfer{CommandKey: t.CommandKey, State: t.State,
+			IsDownload: t.isDownload(), FileType: t.FileType, FileSize: t.FileSize, TargetFileName: t.TargetFileName})
+	}
+	return r, nil
+}
+
+// runTransfers runs queued transfers one at a time, never during a session
+// (TR-069: the CWMP session is not blocked by a transfer).
+func (a *Agent) runTransfers(ctx context.Context) {
+	for {
+		now := a.clock.Now()
+		a.mu.Lock()
+		var next *Transfer
+		wait := 24 * time.Hour
+		if !a.inSession {
+			for _, t := range a.st.Transfers {
+				if t.State != TransferNotStarted {
+					continue
+				}
+				if !now.Before(t.StartAt) {
+					next = t
+					break
+				}
+				if d := t.StartAt.Sub(now); d < wait {
+					wait = d
+				}
+			}
+		}
+		if next != nil {
+			next.State = TransferInProgress
+			next.StartTime = now
+			a.saveLocked()
+		}
+		a.mu.Unlock()
+		if next != nil {
+			a.execute(ctx, next)
+			continue
+		}
+		t := a.clock.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-a.transferWake:
+		case <-t.C():
+		}
+		t.Stop()
+	}
+}
+
+// transferError carries the fault code of a failed transfer.
+type transferError struct {
+	code   int
+	detail string
+}
+
+func (e *transferError) Error() string { return fmt.Sprintf("transfer fault %d: %s", e.code, e.detail) }
+
+func (a *Agent) execute(ctx context.Context, t *Transfer) {
+	log := a.log.With("rpc", t.Method, "file_type", t.FileType)
+	var err error
+	reboot := false
+	if t.Method == "Upload" {
+		err = a.doUpload(ctx, t)
+	} else if !t.Deadline.IsZero() && a.clock.Now().After(t.Deadline) {
+		err = &transferError{9020, "the time window has passed"}
+	} else {
+		err = a.doDownload(ctx, t)
+		if err == nil {
+			reboot, err = a.apply(ctx, t)
+		}
+	}
+	now := a.clock.Now()
+	f := soap.FaultStruct{}
+	if err != nil {
+		var te *transferError
+		code := 9010
+		if t.Method == "Upload" {
+			code = 9011
+		}
+		if errors.As(err, &te) {
+			code = te.code
+		}
+		f = faultStructFor(t.Version, code, err.Error())
+		log.Warn("transfer failed", "err", err, "fault", f.FaultCode)
+	} else {
+		log.Info("transfer done", "file", t.File)
+	}
+	a.mu.Lock()
+	t.finish(now, f)
+	a.addTransferEventsLocked(t)
+	if reboot && a.rebootReq == nil {
+		a.rebootReq = &rebootRequest{cause: "firmware upgrade"}
+	}
+	a.saveLocked()
+	a.mu.Unlock()
+	a.kick()
+}
+
+// fileClient returns an HTTP client for file servers: the agent's TLS
+// settings, redirects followed, no overall timeout (large files), and a
+// per-stage timeout through the context.
+func (a *Agent) fileClient() *http.Client {
+	return &http.Client{Transport: a.client.Transport}
+}
+
+// fetch performs a request with Basic or Digest authentication on a 401.
+func (a *Agent) fetch(ctx context.Context, method, rawURL, user, pass string, body []byte) (*http.Response, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, &transferError{9003, err.Error()}
+	}
+	if u.User != nil && user == "" {
+		user = u.User.Username()
+		pass, _ = u.User.Password()
+		u.User = nil
+	}
+	var auth digest.Client
+	auth.Username, auth.Password = user, pass
+	client := a.fileClient()
+	for attempt := 0; attempt < 2; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
+		if err != nil {
+			return nil, &transferError{9003, err.Error()}
+		}
+		if body == nil {
+			req.Body = nil
+		} else {
+			req.ContentLength = int64(len(body))
+		}
+		req.Header.Set("User-Agent", UserAgent)
+		if h := auth.Authorization(method, u.RequestURI()); h != "" {
+			req.Header.Set("Authorization", h)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		if resp.StatusCode != http.StatusUnauthorized || attempt == 1 || (user == "" && pass == "") {
+			return resp, nil
+		}
+		resp.Body.Close()
+		if err := auth.Accept(digest.ParseChallenges(resp.Header.Values("WWW-Authenticate"))); err != nil {
+			return nil, &transferError{9012, err.Error()}
+		}
+	}
+	return nil, &transferError{9012, "authentication failed"}
+}
+
+func isNetError(err error) bool {
+	var ne net.Error
+	var oe *net.OpError
+	return errors.As(err, &ne) || errors.As(err, &oe)
+}
+
+func (a *Agent) downloadDir() string {
+	if a.cfg.StateDir == "" {
+		return filepath.Join(os.TempDir(), "cwmp-agent-downloads")
+	}
+	return filepath.Join(a.cfg.StateDir, "downloads")
+}
+
+// doDownload fetches the file into the download directory.
+func (a *Agent) doDownload(ctx context.Context, t *Transfer) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+	resp, err := a.fetch(ctx, http.MethodGet, t.URL, t.Username, t.Password, nil)
+	if err != nil {
+		var te *transferError
+		if errors.As(err, &te) {
+			return err
+		}
+		return &transferError{9015, err.Error()}
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden && t.Username != "":
+		return &transferError{9012, resp.Status}
+	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone:
+		return &transferError{9016, resp.Status}
+	case resp.StatusCode/100 != 2:
+		return &transferError{9010, resp.Status}
+	}
+	dir := a.downloadDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return &transferError{9002, err.Error()}
+	}
+	name := filepath.Base(strings.ReplaceAll(t.TargetFileName, "\\", "/"))
+	if name == "." || name == "/" || name == "" || strings.HasPrefix(name, ".") {
+		name = "transfer-" + strconv.FormatUint(t.ID, 10)
+	}
+	tmp, err := os.CreateTemp(dir, ".download-*")
+	if err != nil {
+		return &transferError{9002, err.Error()}
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, io.LimitReader(resp.Body, a.cfg.MaxTransferSize+1))
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		if isNetError(err) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return &transferError{9017, err.Error()}
+		}
+		return &transferError{9010, err.Error()}
+	}
+	if n > a.cfg.MaxTransferSize {
+		return &transferError{9010, "file larger than the configured maximum"}
+	}
+	if resp.ContentLength >= 0 && n != resp.ContentLength {
+		return &transferError{9017, fmt.Sprintf("got %d of %d bytes", n, resp.ContentLength)}
+	}
+	if t.FileSize > 0 && n != int64(t.FileSize) {
+		return &transferError{9018, fmt.Sprintf("got %d bytes, FileSize says %d", n, t.FileSize)}
+	}
+	final := filepath.Join(dir, name)
+	if err := os.Rename(tmp.Name(), final); err != nil {
+		return &transferError{9002, err.Error()}
+	}
+	t.File = final
+	return nil
+}
+
+// apply installs a downloaded file through its hook. A firmware image asks
+// for a reboot, after which the Inform carries 1 BOOT with 7 TRANSFER
+// COMPLETE (TR-069 A.3.2.8).
+func (a *Agent) apply(ctx context.Context, t *Transfer) (reboot bool, err error) {
+	switch t.FileType {
+	case "1 Firmware Upgrade Image":
+		if h := a.cfg.Hooks.Firmware; h != "" {
+			if err := a.runHook(ctx, h, t.File, t.CommandKey); err != nil {
+				return false, &transferError{9010, "firmware hook: " + err.Error()}
+			}
+		}
+		return true, nil
+	case "3 Vendor Configuration File":
+		if h := a.cfg.Hooks.ConfigFile; h != "" {
+			if err := a.runHook(ctx, h, t.File, t.CommandKey); err != nil {
+				return false, &transferError{9010, "configuration hook: " + err.Error()}
+			}
+		}
+	}
+	return false, nil
+}
+
+func (a *Agent) doUpload(ctx context.Context, t *Transfer) error {
+	data, err := a.cfg.UploadSource(t.FileType)
+	if err != nil {
+		return &transferError{9011, err.Error()}
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+	defer cancel()
+	resp, err := a.fetch(ctx, http.MethodPut, t.URL, t.Username, t.Password, data)
+	if err != nil {
+		var te *transferError
+		if errors.As(err, &te) {
+			te.code = 9011
+			if strings.Contains(te.detail, "auth") {
+				te.code = 9012
+			}
+			return te
+		}
+		return &transferError{9011, err.Error()}
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		return &transferError{9012, resp.Status}
+	case resp.StatusCode/100 != 2:
+		return &transferError{9011, resp.Status}
+	}
+	return nil
+}
+
+// runHook runs a configured command with arguments, bounded by the hook
+// timeout. Its output goes to the debug log.
+func (a *Agent) runHook(ctx context.Context, command string, args ...string) error {
+	ctx, cancel := context.WithTimeout(ctx, a.cfg.Hooks.Timeout)
+	defer cancel()
+	fields := strings.Fields(command)
+	if len(fields) == 0 {
+		return nil
+	}
+	cmd := exec.CommandContext(ctx, fields[0], append(fields[1:], args...)...)
+	out, err := cmd.CombinedOutput()
+	a.log.Debug("hook ran", "cmd", fields[0], "output", string(out), "err", err)
+	if err != nil {
+		return fmt.Errorf("%s: %w", fields[0], err)
+	}
+	return nil
+}

@@ -1,0 +1,207 @@
+package cwmp
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cwmp-agent/cwmp-agent/internal/digest"
+	"github.com/cwmp-agent/cwmp-agent/soap"
+)
+
+// UserAgent is sent on every HTTP request; cmd/cwmp-agent stamps the version.
+var UserAgent = "cwmp-agent"
+
+// HTTPError is an HTTP status that fails a session (TR-069 3.7.1.4: any
+// 4xx or 5xx other than the one 401 of authentication).
+type HTTPError struct {
+	Status     int
+	RetryAfter time.Duration // from a 503's Retry-After, if any
+}
+
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("cwmp: ACS answered HTTP %d %s", e.Status, http.StatusText(e.Status))
+}
+
+// Errors of the HTTP exchange.
+var (
+	ErrAuthFailed  = errors.New("cwmp: ACS refused our credentials")
+	ErrTooManyHops = errors.New("cwmp: too many redirects")
+	ErrNoACSURL    = errors.New("cwmp: ManagementServer.URL is empty")
+	errProtocol    = errors.New("cwmp: protocol error")
+)
+
+const (
+	// maxRedirects bounds the redirects followed in one session.
+	maxRedirects    = 5
+	contentTypeSOAP = `text/xml; charset="utf-8"`
+)
+
+func newTransport(c TLSConfig) (*http.Transport, error) {
+	tc, err := tlsConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	d := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
+	return &http.Transport{
+		DialContext:         d.DialContext,
+		TLSClientConfig:     tc,
+		TLSHandshakeTimeout: 15 * time.Second,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     60 * time.Second,
+		// CWMP 1.4 compression is negotiated through HTTPCompression, which
+		// this data model lacks: ask for none.
+		DisableCompression: true,
+		ForceAttemptHTTP2:  false,
+	}, nil
+}
+
+// tlsConfig builds the client TLS settings: the system roots plus an
+// optional CA file, an optional client certificate, hostname verification
+// on (TR-069 3.4.1: the ACS certificate matches the host of the ACS URL).
+func tlsConfig(c TLSConfig) (*tls.Config, error) {
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("cwmp: acs.ca_file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("cwmp: acs.ca_file %s holds no PEM certificate", c.CAFile)
+		}
+	}
+	tc := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12, InsecureSkipVerify: c.InsecureSkipVerify}
+	if c.ClientCert != "" || c.ClientKey != "" {
+		cert, err := tls.LoadX509KeyPair(c.ClientCert, c.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("cwmp: acs.client_cert/acs.client_key: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	return tc, nil
+}
+
+// exchanger carries one session's HTTP state: the URL (a redirect changes it
+// for this session only), the cookies (a fresh jar each session that returns
+// every cookie, whatever its Path), and the authentication.
+type exchanger struct {
+	client    *http.Client
+	url       *url.URL
+	timeout   time.Duration
+	auth      digest.Client
+	cookies   []*http.Cookie
+	redirects int
+}
+
+func newExchanger(client *http.Client, acsURL, user, pass string, timeout time.Duration) (*exchanger, error) {
+	u, err := url.Parse(acsURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("cwmp: ACS URL %q is not an http(s) URL", acsURL)
+	}
+	x := &exchanger{client: client, url: u, timeout: timeout}
+	x.auth.Username, x.auth.Password = user, pass
+	return x, nil
+}
+
+func (x *exchanger) setCookies(resp *http.Response) {
+	for _, c := range resp.Cookies() {
+		kept := x.cookies[:0]
+		for _, o := range x.cookies {
+			if o.Name != c.Name {
+				kept = append(kept, o)
+			}
+		}
+		x.cookies = kept
+		if c.MaxAge < 0 || (!c.Expires.IsZero() && c.Expires.Before(time.Now())) {
+			continue
+		}
+		x.cookies = append(x.cookies, &http.Cookie{Name: c.Name, Value: c.Value})
+	}
+}
+
+// post sends one HTTP POST of the session (body nil: the empty POST) and
+// returns the response body. It answers one 401 per message with
+// credentials, follows redirects (at most five per session), and fails on
+// any other status than 200 and 204.
+func (x *exchanger) post(ctx context.Context, body []byte) ([]byte, error) {
+	authTried := false
+	for {
+		req, err := http.NewRequest(http.MethodPost, x.url.String(), bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		req.ContentLength = int64(len(body))
+		if body != nil {
+			req.Header.Set("Content-Type", contentTypeSOAP)
+			req.Header["SOAPAction"] = []string{""}
+		}
+		req.Header.Set("User-Agent", UserAgent)
+		for _, c := range x.cookies {
+			req.AddCookie(c)
+		}
+		if a := x.auth.Authorization(http.MethodPost, x.url.RequestURI()); a != "" {
+			req.Header.Set("Authorization", a)
+		}
+		rctx, cancel := context.WithTimeout(ctx, x.timeout)
+		resp, err := x.client.Do(req.WithContext(rctx))
+		if err != nil {
+			cancel()
+			return nil, fmt.Errorf("cwmp: POST %s: %w", x.url.Redacted(), err)
+		}
+		data, err := io.ReadAll(io.LimitReader(resp.Body, soap.MaxMessageSize+1))
+		resp.Body.Close()
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("cwmp: reading the ACS response: %w", err)
+		}
+		x.setCookies(resp)
+		switch resp.StatusCode {
+		case http.StatusOK, http.StatusNoContent:
+			if len(data) > soap.MaxMessageSize {
+				return nil, soap.ErrTooLarge
+			}
+			return data, nil
+		case http.StatusUnauthorized:
+			if authTried {
+				return nil, ErrAuthFailed
+			}
+			authTried = true
+			if err := x.auth.Accept(digest.ParseChallenges(resp.Header.Values("WWW-Authenticate"))); err != nil {
+				return nil, fmt.Errorf("cwmp: %w", err)
+			}
+		case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
+			loc, err := url.Parse(resp.Header.Get("Location"))
+			if err != nil || resp.Header.Get("Location") == "" {
+				return nil, fmt.Errorf("cwmp: redirect without a usable Location")
+			}
+			x.redirects++
+			if x.redirects > maxRedirects {
+				return nil, ErrTooManyHops
+			}
+			x.url = x.url.ResolveReference(loc)
+			authTried = false
+		default:
+			he := &HTTPError{Status: resp.StatusCode}
+			if resp.StatusCode == http.StatusServiceUnavailable {
+				if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s > 0 {
+					he.RetryAfter = time.Duration(s) * time.Second
+				}
+			}
+			return nil, he
+		}
+	}
+}
