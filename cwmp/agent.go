@@ -626,8 +626,12 @@ func (a *Agent) handleURLChange() {
 		a.st.Scheduled = nil
 		a.st.Transfers = nil
 		a.retryAt, a.retryCount = time.Time{}, 0
+		url := a.param("ManagementServer.URL")
+		if url != "" {
+			a.ensureBootstrapLocked(url)
+		}
 		a.saveLocked()
-		a.log.Info("ACS URL changed; next session bootstraps", "url", a.param("ManagementServer.URL"))
+		a.log.Info("ACS URL changed; next session bootstraps", "url", url)
 	}
 	a.mu.Unlock()
 	if set || changed {

@@ -1,0 +1,655 @@
+// Package cwmptest is an in-repository ACS for tests, the demo and fleet
+// benchmarks, in the spirit of net/http/httptest: it runs on loopback,
+// records every message, and can be scripted to queue any RPC for a device,
+// challenge with Basic or Digest, set cookies, redirect, fault, drop the
+// connection or answer slowly. It follows what GenieACS does on the wire:
+// a session cookie, InformResponse in the CPE's namespace, 204 with
+// Connection: close at the end.
+package cwmptest
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cwmp-agent/cwmp-agent/internal/digest"
+	"github.com/cwmp-agent/cwmp-agent/soap"
+)
+
+// Auth is how the ACS authenticates CPEs.
+type Auth int
+
+const (
+	AuthNone Auth = iota
+	AuthBasic
+	AuthDigest
+)
+
+// Call is an RPC queued for a device, and later its answer.
+type Call struct {
+	Request  soap.Message
+	Response soap.Message // the CPE's answer (a *soap.Fault for a fault)
+	done     chan struct{}
+}
+
+// Wait blocks until the CPE answered the call or ctx ends.
+func (c *Call) Wait(ctx context.Context) (soap.Message, error) {
+	select {
+	case <-c.done:
+		if f, ok := c.Response.(*soap.Fault); ok {
+			return f, f
+		}
+		return c.Response, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Exchange is one HTTP round trip as the ACS saw it.
+type Exchange struct {
+	Time    time.Time
+	Session string
+	Device  string
+	In      []byte         // the POST body (nil: empty POST)
+	InEnv   *soap.Envelope // decoded, when it was an envelope
+	Out     []byte         // the response body
+	Status  int
+	Header  http.Header // the request headers
+}
+
+// Device is what the ACS knows of one CPE.
+type Device struct {
+	ID         string // OUI-ProductClass-SerialNumber (OUI-SerialNumber without class)
+	Informs    []*soap.Inform
+	Sessions   int // completed sessions (ended with 204)
+	Transfers  []*soap.TransferComplete
+	Params     map[string]string // latest values seen in Informs and answers
+	queue      []*Call
+	lastInform time.Time
+}
+
+// LastInform returns the device's latest Inform.
+func (d *Device) LastInform() *soap.Inform {
+	if len(d.Informs) == 0 {
+		return nil
+	}
+	return d.Informs[len(d.Informs)-1]
+}
+
+type session struct {
+	id      string
+	dev     *Device
+	ns      string
+	authed  bool
+	pending *Call
+	nextID  int
+}
+
+// ACS is the test ACS. Its exported fields may be changed between sessions;
+// use the methods while sessions run.
+type ACS struct {
+	URL  string // the ACS URL to give CPEs
+	Path string
+
+	srv *http.Server
+	ln  net.Listener
+
+	mu       sync.Mutex // guards everything below
+	auth     Auth
+	user     string
+	pass     string
+	dig      digest.Server
+	sessions map[string]*session
+	devices  map[string]*Device
+	log      []Exchange
+	record   bool
+	changed  chan struct{}
+	// scripted behaviour
+	failInforms  int
+	failStatus   int
+	dropNext     int
+	delay        time.Duration
+	redirectNext int
+	hold         bool
+	answerNS     string
+	useVersion   string
+	extraCookies []*http.Cookie
+	cookieSeen   map[string]bool
+	anyQueue     []*Call
+	onInform     func(*Device, *soap.Inform)
+	badHeaders   []string
+}
+
+// New starts an ACS on a loopback port; stop it with Close.
+func New() (*ACS, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	return Serve(ln), nil
+}
+
+// Serve runs an ACS on a listener.
+func Serve(ln net.Listener) *ACS {
+	a := &ACS{
+		Path:       "/acs",
+		ln:         ln,
+		sessions:   map[string]*session{},
+		devices:    map[string]*Device{},
+		record:     true,
+		changed:    make(chan struct{}),
+		cookieSeen: map[string]bool{},
+	}
+	a.dig.Realm = "cwmptest"
+	a.URL = "http://" + ln.Addr().String() + a.Path
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", a.serve)
+	a.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go a.srv.Serve(ln)
+	return a
+}
+
+// Close stops the ACS.
+func (a *ACS) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return a.srv.Shutdown(ctx)
+}
+
+// SetAuth makes the ACS challenge CPEs.
+func (a *ACS) SetAuth(auth Auth, user, pass string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.auth, a.user, a.pass = auth, user, pass
+}
+
+// FailInforms answers the next n Informs with an HTTP status.
+func (a *ACS) FailInforms(n, status int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.failInforms, a.failStatus = n, status
+}
+
+// DropNext closes the connection instead of answering the next n POSTs.
+func (a *ACS) DropNext(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.dropNext = n
+}
+
+// Delay makes every answer wait d.
+func (a *ACS) Delay(d time.Duration) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.delay = d
+}
+
+// RedirectNext answers the next n POSTs to the main path with a 307 to
+// Path + "/moved" (where the ACS serves too).
+func (a *ACS) RedirectNext(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.redirectNext = n
+}
+
+// HoldRequests sets HoldRequests in InformResponses.
+func (a *ACS) HoldRequests(on bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.hold = on
+}
+
+// AnswerIn makes InformResponses use namespace ns ("" follows the CPE) and
+// carry UseCWMPVersion v ("" none).
+func (a *ACS) AnswerIn(ns, v string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.answerNS, a.useVersion = ns, v
+}
+
+// SetCookie adds a cookie the ACS sets at the start of each session and
+// expects back on every later POST.
+func (a *ACS) SetCookie(c *http.Cookie) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.extraCookies = append(a.extraCookies, c)
+}
+
+// CookieReturned reports whether the named extra cookie came back.
+func (a *ACS) CookieReturned(name string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cookieSeen[name]
+}
+
+// Record turns the message log on or off (fleet benchmarks turn it off).
+func (a *ACS) Record(on bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.record = on
+}
+
+// OnInform runs fn (under the ACS's lock) for every Inform: it may Enqueue.
+func (a *ACS) OnInform(fn func(*Device, *soap.Inform)) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.onInform = fn
+}
+
+// Enqueue queues an RPC for a device (id "" means whichever device opens
+// the next session). It is sent in the device's current session if one is
+// open and has not ended, else in the next.
+func (a *ACS) Enqueue(id string, m soap.Message) *Call {
+	c := &Call{Request: m, done: make(chan struct{})}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.enqueueLocked(id, c)
+	return c
+}
+
+func (a *ACS) enqueueLocked(id string, c *Call) {
+	if id == "" {
+		a.anyQueue = append(a.anyQueue, c)
+		return
+	}
+	d := a.deviceLocked(id)
+	d.queue = append(d.queue, c)
+}
+
+// EnqueueFor is Enqueue for use inside OnInform (the lock is held there).
+func (a *ACS) EnqueueFor(d *Device, m soap.Message) *Call {
+	c := &Call{Request: m, done: make(chan struct{})}
+	d.queue = append(d.queue, c)
+	return c
+}
+
+func (a *ACS) deviceLocked(id string) *Device {
+	d := a.devices[id]
+	if d == nil {
+		d = &Device{ID: id, Params: map[string]string{}}
+		a.devices[id] = d
+	}
+	return d
+}
+
+// Device returns a copy of what the ACS knows of a device, or nil.
+func (a *ACS) Device(id string) *Device {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	d := a.devices[id]
+	if d == nil {
+		return nil
+	}
+	cp := *d
+	cp.Informs = append([]*soap.Inform(nil), d.Informs...)
+	cp.Transfers = append([]*soap.TransferComplete(nil), d.Transfers...)
+	cp.Params = make(map[string]string, len(d.Params))
+	for k, v := range d.Params {
+		cp.Params[k] = v
+	}
+	cp.queue = nil
+	return &cp
+}
+
+// Devices lists the device IDs seen.
+func (a *ACS) Devices() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make([]string, 0, len(a.devices))
+	for id := range a.devices {
+		out = append(out, id)
+	}
+	return out
+}
+
+// Exchanges returns the recorded exchanges.
+func (a *ACS) Exchanges() []Exchange {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]Exchange(nil), a.log...)
+}
+
+// BadHeaders lists requests whose headers broke the CWMP rules the ACS
+// checks (Content-Type and SOAPAction on envelopes).
+func (a *ACS) BadHeaders() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.badHeaders...)
+}
+
+// WaitFor blocks until cond (called under the ACS's lock) holds or ctx ends.
+func (a *ACS) WaitFor(ctx context.Context, cond func(a *ACS) bool) error {
+	for {
+		a.mu.Lock()
+		ok := cond(a)
+		ch := a.changed
+		a.mu.Unlock()
+		if ok {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("cwmptest: condition not met: %w", ctx.Err())
+		}
+	}
+}
+
+// Devs exposes the device map to WaitFor conditions.
+func (a *ACS) Devs() map[string]*Device { return a.devices }
+
+// WaitInform waits for the n-th Inform (1-based) of a device and returns it.
+func (a *ACS) WaitInform(ctx context.Context, id string, n int) (*soap.Inform, error) {
+	var inf *soap.Inform
+	err := a.WaitFor(ctx, func(a *ACS) bool {
+		d := a.devices[id]
+		if d != nil && len(d.Informs) >= n {
+			inf = d.Informs[n-1]
+			return true
+		}
+		return false
+	})
+	return inf, err
+}
+
+// WaitEvent waits for an Inform of the device carrying the event code and
+// returns it.
+func (a *ACS) WaitEvent(ctx context.Context, id, code string) (*soap.Inform, error) {
+	var inf *soap.Inform
+	seen := 0
+	err := a.WaitFor(ctx, func(a *ACS) bool {
+		d := a.devices[id]
+		if d == nil {
+			return false
+		}
+		for _, in := range d.Informs[seen:] {
+			for _, e := range in.Event {
+				if e.EventCode == code {
+					inf = in
+					return true
+				}
+			}
+		}
+		return false
+	})
+	return inf, err
+}
+
+// WaitSessions waits until the device completed n sessions.
+func (a *ACS) WaitSessions(ctx context.Context, id string, n int) error {
+	return a.WaitFor(ctx, func(a *ACS) bool { d := a.devices[id]; return d != nil && d.Sessions >= n })
+}
+
+func (a *ACS) notifyLocked() {
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+// DeviceID names a device the way GenieACS does.
+func DeviceID(d soap.DeviceID) string {
+	if d.ProductClass == "" {
+		return d.OUI + "-" + d.SerialNumber
+	}
+	return d.OUI + "-" + d.ProductClass + "-" + d.SerialNumber
+}
+
+func newID() string {
+	var b [8]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (a *ACS) serve(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != a.Path && r.URL.Path != a.Path+"/moved" {
+		http.NotFound(w, r)
+		return
+	}
+	if r.Method != http.MethodPost {
+		http.Error(w, "POST only", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, soap.MaxMessageSize+1))
+	if err != nil {
+		return
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = nil
+	}
+	a.mu.Lock()
+	delay := a.delay
+	if a.dropNext > 0 {
+		a.dropNext--
+		a.finish(&Exchange{Time: time.Now(), In: body, Header: r.Header.Clone()}, 0, nil)
+		a.mu.Unlock()
+		if hj, ok := w.(http.Hijacker); ok {
+			if c, _, err := hj.Hijack(); err == nil {
+				c.Close()
+			}
+		}
+		return
+	}
+	if a.redirectNext > 0 && r.URL.Path == a.Path {
+		a.redirectNext--
+		a.finish(&Exchange{Time: time.Now(), In: body, Header: r.Header.Clone()}, http.StatusTemporaryRedirect, nil)
+		a.mu.Unlock()
+		w.Header().Set("Location", a.Path+"/moved")
+		w.WriteHeader(http.StatusTemporaryRedirect)
+		return
+	}
+	status, out, hdr := a.handle(r, body)
+	a.mu.Unlock()
+	if delay > 0 {
+		time.Sleep(delay)
+	}
+	for k, vs := range hdr {
+		for _, v := range vs {
+			w.Header().Add(k, v)
+		}
+	}
+	if out != nil {
+		w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+		w.Header().Set("Content-Length", fmt.Sprint(len(out)))
+	}
+	w.WriteHeader(status)
+	w.Write(out)
+}
+
+// handle runs the ACS session logic with a.mu held.
+func (a *ACS) handle(r *http.Request, body []byte) (int, []byte, http.Header) {
+	hdr := http.Header{}
+	ex := Exchange{Time: time.Now(), In: body, Header: r.Header.Clone()}
+	var env *soap.Envelope
+	if body != nil {
+		e, err := soap.DecodeBytes(body)
+		if err != nil && e == nil {
+			return a.finish(&ex, http.StatusBadRequest, []byte("cwmptest: "+err.Error()))
+		}
+		env = e
+		ex.InEnv = e
+		if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/xml") {
+			a.badHeaders = append(a.badHeaders, "Content-Type: "+ct)
+		}
+		if _, ok := r.Header["Soapaction"]; !ok {
+			a.badHeaders = append(a.badHeaders, "no SOAPAction header")
+		}
+	}
+	for _, c := range a.extraCookies {
+		if ck, err := r.Cookie(c.Name); err == nil && ck.Value == c.Value {
+			a.cookieSeen[c.Name] = true
+		}
+	}
+	var s *session
+	if ck, err := r.Cookie("session"); err == nil {
+		s = a.sessions[ck.Value]
+	}
+	if s == nil {
+		inf, ok := bodyAs[*soap.Inform](env)
+		if !ok {
+			return a.finish(&ex, http.StatusBadRequest, []byte("cwmptest: bad session state: the first message must be an Inform"))
+		}
+		if st, ok := a.authenticate(r, hdr); !ok {
+			return a.finish(&ex, st, nil, hdr)
+		}
+		if a.failInforms > 0 {
+			a.failInforms--
+			return a.finish(&ex, a.failStatus, nil)
+		}
+		s = &session{id: newID(), authed: true}
+		s.dev = a.deviceLocked(DeviceID(inf.DeviceId))
+		s.ns = env.NS
+		a.sessions[s.id] = s
+		hdr.Add("Set-Cookie", (&http.Cookie{Name: "session", Value: s.id, Path: "/"}).String())
+		for _, c := range a.extraCookies {
+			hdr.Add("Set-Cookie", c.String())
+		}
+	}
+	ex.Session, ex.Device = s.id, s.dev.ID
+	d := s.dev
+	if env == nil {
+		return a.next(&ex, s, hdr)
+	}
+	switch m := env.Body.(type) {
+	case *soap.Inform:
+		d.Informs = append(d.Informs, m)
+		d.lastInform = time.Now()
+		for _, p := range m.ParameterList {
+			d.Params[p.Name] = p.Value
+		}
+		d.queue = append(d.queue, a.anyQueue...)
+		a.anyQueue = nil
+		if a.onInform != nil {
+			a.onInform(d, m)
+		}
+		ns := s.ns
+		if a.answerNS != "" {
+			ns = a.answerNS
+			s.ns = ns
+		}
+		out := &soap.Envelope{NS: ns, ID: env.ID, HoldRequests: a.hold, Body: &soap.InformResponse{MaxEnvelopes: 1}}
+		if a.useVersion != "" || env.SupportedCWMPVersions != "" {
+			out.UseCWMPVersion = a.useVersion
+		}
+		return a.finish(&ex, http.StatusOK, out.Encode(), hdr)
+	case *soap.TransferComplete:
+		d.Transfers = append(d.Transfers, m)
+		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.TransferCompleteResponse{}}).Encode(), hdr)
+	case *soap.AutonomousTransferComplete:
+		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.AutonomousTransferCompleteResponse{}}).Encode(), hdr)
+	case *soap.GetRPCMethods:
+		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.GetRPCMethodsResponse{
+			MethodList: []string{"Inform", "GetRPCMethods", "TransferComplete"}}}).Encode(), hdr)
+	case *soap.RequestDownload:
+		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.RequestDownloadResponse{}}).Encode(), hdr)
+	}
+	if s.pending != nil && (strings.HasSuffix(env.Body.Method(), "Response") || env.Body.Method() == "Fault") {
+		c := s.pending
+		s.pending = nil
+		c.Response = env.Body
+		if gpv, ok := env.Body.(*soap.GetParameterValuesResponse); ok {
+			for _, p := range gpv.ParameterList {
+				d.Params[p.Name] = p.Value
+			}
+		}
+		close(c.done)
+		return a.next(&ex, s, hdr)
+	}
+	// Anything else from a CPE is a method the ACS does not support.
+	return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.Fault{Code: 8000, String: "Method not supported"}}).Encode(), hdr)
+}
+
+// next sends the device's next queued call, or ends the session with 204.
+func (a *ACS) next(ex *Exchange, s *session, hdr http.Header) (int, []byte, http.Header) {
+	d := s.dev
+	if len(d.queue) > 0 {
+		c := d.queue[0]
+		d.queue = d.queue[1:]
+		s.pending = c
+		s.nextID++
+		out := (&soap.Envelope{NS: s.ns, ID: fmt.Sprintf("acs-%d", s.nextID), Body: c.Request}).Encode()
+		return a.finish(ex, http.StatusOK, out, hdr)
+	}
+	delete(a.sessions, s.id)
+	d.Sessions++
+	hdr.Set("Connection", "close")
+	return a.finish(ex, http.StatusNoContent, nil, hdr)
+}
+
+func (a *ACS) authenticate(r *http.Request, hdr http.Header) (int, bool) {
+	switch a.auth {
+	case AuthBasic:
+		if digest.CheckBasic(r.Header.Get("Authorization"), a.user, a.pass) {
+			return 0, true
+		}
+		hdr.Set("WWW-Authenticate", `Basic realm="cwmptest"`)
+		return http.StatusUnauthorized, false
+	case AuthDigest:
+		res := a.dig.Check(r.Header.Get("Authorization"), r.Method, r.RequestURI, a.user, a.pass)
+		if res == digest.OK {
+			return 0, true
+		}
+		hdr.Set("WWW-Authenticate", a.dig.Challenge(res == digest.Stale))
+		return http.StatusUnauthorized, false
+	}
+	return 0, true
+}
+
+func (a *ACS) finish(ex *Exchange, status int, out []byte, hdr ...http.Header) (int, []byte, http.Header) {
+	ex.Status, ex.Out = status, out
+	if a.record {
+		a.log = append(a.log, *ex)
+	}
+	a.notifyLocked()
+	var h http.Header
+	if len(hdr) > 0 {
+		h = hdr[0]
+	}
+	return status, out, h
+}
+
+func bodyAs[T soap.Message](env *soap.Envelope) (T, bool) {
+	var zero T
+	if env == nil {
+		return zero, false
+	}
+	m, ok := env.Body.(T)
+	return m, ok
+}
+
+// ConnectionRequest sends an HTTP Connection Request the way GenieACS does:
+// a GET, answered 401, then the same GET with Digest credentials. It
+// returns the final status.
+func ConnectionRequest(ctx context.Context, url, user, pass string) (int, error) {
+	var c digest.Client
+	c.Username, c.Password = user, pass
+	for attempt := 0; attempt < 2; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return 0, err
+		}
+		if h := c.Authorization(http.MethodGet, req.URL.RequestURI()); h != "" {
+			req.Header.Set("Authorization", h)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || attempt == 1 {
+			return resp.StatusCode, nil
+		}
+		if err := c.Accept(digest.ParseChallenges(resp.Header.Values("WWW-Authenticate"))); err != nil {
+			return resp.StatusCode, err
+		}
+	}
+	return 0, errors.New("cwmptest: unreachable")
+}
