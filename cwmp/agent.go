@@ -40,20 +40,15 @@ type DataModel interface {
 	OnChange(schemaPath string, fn func(datamodel.Event)) error
 }
 
-// Report is one parameter change the next Inform must carry. Gen tells the
-// notifier which change was delivered if the value changes again meanwhile.
-type Report struct {
-	Name string
-	Gen  uint64
-}
-
 // Notifier supplies the changed parameters of Passive and Active
 // Notification (notify.Engine implements it). nil means none.
 type Notifier interface {
-	// Collect returns what the Inform being built must report.
-	Collect() []Report
-	// Delivered is called once the ACS accepted an Inform carrying them.
-	Delivered([]Report)
+	// Collect returns the names the Inform being built must report, and a
+	// token for Delivered.
+	Collect() (names []string, token uint64)
+	// Delivered is called once the ACS accepted the Inform built with the
+	// token. A token of a failed session is never delivered.
+	Delivered(token uint64)
 }
 
 // Hooks are commands that apply what the ACS asks for on a real device.
@@ -428,6 +423,13 @@ func (a *Agent) start() {
 	defer a.mu.Unlock()
 	a.bootTime = a.clock.Now()
 	a.restartEventsLocked()
+	// Transfers cut off when the process stopped failed.
+	for _, t := range a.st.Transfers {
+		if t.State == TransferInProgress {
+			t.finish(a.clock.Now(), faultStructFor(t.Version, 9010, "interrupted by a restart"))
+			a.addTransferEventsLocked(t)
+		}
+	}
 	a.nextPeriodic = time.Time{}
 	a.reschedule = true
 	a.saveLocked()
@@ -444,13 +446,6 @@ func (a *Agent) restartEventsLocked() {
 	a.addEventLocked(EventBoot, "", noInflight)
 	a.retryCount = 0
 	a.retryAt = time.Time{}
-	// Transfers cut off by the restart failed.
-	for _, t := range a.st.Transfers {
-		if t.State == TransferInProgress {
-			t.finish(a.clock.Now(), faultStructFor(t.Version, 9010, "interrupted by a restart"))
-			a.addTransferEventsLocked(t)
-		}
-	}
 }
 
 // ensureBootstrapLocked adds 0 BOOTSTRAP when the current ACS URL has not

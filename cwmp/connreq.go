@@ -63,6 +63,9 @@ func (a *Agent) ConnectionRequestPath() string {
 	return a.st.CRPath
 }
 
+// SetNotifier sets the source of changed parameters (before Run).
+func (a *Agent) SetNotifier(n Notifier) { a.cfg.Notifier = n }
+
 // AttachConnReq lets the agent keep the server's announced URL current
 // before every session.
 func (a *Agent) AttachConnReq(c *ConnReqServer) { a.cfg.ConnReq = c }

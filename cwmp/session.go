@@ -53,9 +53,17 @@ func (a *Agent) session(ctx context.Context) {
 	a.inSession = true
 	a.curInflight = covered
 	retries := a.retryCount
+	// Only transfers finished before the Inform carry their TransferComplete
+	// in this session: their 7 TRANSFER COMPLETE is in its events.
+	finished := map[uint64]bool{}
+	for _, t := range a.st.Transfers {
+		if t.State == TransferCompleted {
+			finished[t.ID] = true
+		}
+	}
 	a.mu.Unlock()
 
-	err := a.runSession(ctx, acsURL, events, covered, bootstrap, uint32(retries))
+	err := a.runSession(ctx, acsURL, events, covered, finished, bootstrap, uint32(retries))
 
 	a.mu.Lock()
 	a.inSession = false
@@ -101,7 +109,7 @@ func (a *Agent) session(ctx context.Context) {
 	}
 }
 
-func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.EventStruct, covered map[uint64]bool, bootstrap bool, retries uint32) error {
+func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.EventStruct, covered, finished map[uint64]bool, bootstrap bool, retries uint32) error {
 	if acsURL == "" {
 		return ErrNoACSURL
 	}
@@ -115,9 +123,10 @@ func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.Eve
 		a.cfg.ConnReq.Refresh(acsURL)
 	}
 	s := &session{a: a, x: x, ns: a.cfg.Version.Namespace(), version: a.cfg.Version, idBase: rand.Uint32() >> 8}
-	var reports []Report
+	var reports []string
+	var token uint64
 	if a.cfg.Notifier != nil {
-		reports = a.cfg.Notifier.Collect()
+		reports, token = a.cfg.Notifier.Collect()
 	}
 	inform := a.buildInform(events, reports, retries)
 	a.log.Info("session", "session", "start", "url", x.url.Redacted(), "event", eventList(inform.Event))
@@ -149,8 +158,8 @@ func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.Eve
 	}
 	s.adoptVersion(renv)
 	s.hold = renv.HoldRequests
-	a.informAccepted(covered, reports, bootstrap, acsURL)
-	return s.loop(ctx, a.cpeRequests())
+	a.informAccepted(covered, len(reports) > 0, token, bootstrap, acsURL)
+	return s.loop(ctx, a.cpeRequests(finished))
 }
 
 // adoptVersion follows the ACS: its namespace if it answered in another, and
@@ -254,7 +263,7 @@ func (s *session) encode(id string, m soap.Message) []byte {
 
 // buildInform assembles the Inform: DeviceId, events, the forced parameters
 // of the root in use and every reported change, each name once.
-func (a *Agent) buildInform(events []soap.EventStruct, reports []Report, retries uint32) *soap.Inform {
+func (a *Agent) buildInform(events []soap.EventStruct, reports []string, retries uint32) *soap.Inform {
 	inf := &soap.Inform{
 		DeviceId: soap.DeviceID{
 			Manufacturer: a.param("DeviceInfo.Manufacturer"),
@@ -284,7 +293,7 @@ func (a *Agent) buildInform(events []soap.EventStruct, reports []Report, retries
 	}
 	hasChange := false
 	for _, r := range reports {
-		if add(r.Name) {
+		if add(r) {
 			hasChange = true
 		}
 	}
@@ -305,7 +314,7 @@ func (a *Agent) buildInform(events []soap.EventStruct, reports []Report, retries
 // informAccepted applies the InformResponse: the events it delivers are
 // gone, the bootstrap marker follows the URL, the notifier forgets what was
 // reported.
-func (a *Agent) informAccepted(covered map[uint64]bool, reports []Report, bootstrap bool, acsURL string) {
+func (a *Agent) informAccepted(covered map[uint64]bool, reported bool, token uint64, bootstrap bool, acsURL string) {
 	a.mu.Lock()
 	kept := a.st.Events[:0]
 	for _, e := range a.st.Events {
@@ -320,19 +329,19 @@ func (a *Agent) informAccepted(covered map[uint64]bool, reports []Report, bootst
 	}
 	a.saveLocked()
 	a.mu.Unlock()
-	if a.cfg.Notifier != nil && len(reports) > 0 {
-		a.cfg.Notifier.Delivered(reports)
+	if a.cfg.Notifier != nil && reported {
+		a.cfg.Notifier.Delivered(token)
 	}
 }
 
 // cpeRequests lists what the CPE asks of the ACS after the InformResponse:
 // a TransferComplete for each finished transfer, GetRPCMethods when asked.
-func (a *Agent) cpeRequests() []cpeRequest {
+func (a *Agent) cpeRequests(finished map[uint64]bool) []cpeRequest {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var out []cpeRequest
 	for _, t := range a.st.Transfers {
-		if t.State != TransferCompleted {
+		if t.State != TransferCompleted || !finished[t.ID] {
 			continue
 		}
 		id := t.ID

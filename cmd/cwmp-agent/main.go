@@ -1,29 +1,66 @@
 // Command cwmp-agent is a TR-069 (CWMP) CPE agent implementing TR-111.
+//
+//	cwmp-agent run --config /etc/cwmp-agent/config.yaml
+//	cwmp-agent demo
+//	cwmp-agent get|set|dump ...
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
+
+	"github.com/cwmp-agent/cwmp-agent/cwmp"
 )
 
 // version is stamped at build time with -X main.version.
 var version = "dev"
 
+const usage = `cwmp-agent: a TR-069 (CWMP) CPE agent with TR-111
+
+Usage:
+  cwmp-agent run [--config FILE] [flags]   run the agent in the foreground
+  cwmp-agent demo [-v]                     run against a built-in local ACS and print the transcript
+  cwmp-agent get PATH...                   read parameters of the running agent
+  cwmp-agent set PATH VALUE [PATH VALUE]   write parameters as the device
+  cwmp-agent dump [PATH]                   every parameter, one JSON object per line
+  cwmp-agent inform [EVENT]                ask the running agent for a session
+  cwmp-agent version                       print the version
+
+get, set, dump and inform talk to the running agent over its control socket
+(control.socket of --config, or --socket).
+`
+
 func main() {
 	if err := run(os.Args[1:]); err != nil {
-		fmt.Fprintln(os.Stderr, "cwmp-agent:", err)
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "cwmp-agent:", err)
+		}
 		os.Exit(1)
 	}
 }
 
 func run(args []string) error {
+	cwmp.UserAgent = "cwmp-agent/" + version
 	if len(args) == 0 {
-		return fmt.Errorf("no command given (try: cwmp-agent version)")
+		fmt.Fprint(os.Stderr, usage)
+		return errors.New("no command given")
 	}
 	switch args[0] {
-	case "version":
+	case "run":
+		return cmdRun(args[1:])
+	case "demo":
+		return cmdDemo(args[1:])
+	case "get", "set", "dump", "inform":
+		return cmdControl(args[0], args[1:])
+	case "version", "--version", "-v":
 		fmt.Println("cwmp-agent", version)
 		return nil
+	case "help", "--help", "-h":
+		fmt.Print(usage)
+		return nil
 	}
+	fmt.Fprint(os.Stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
 }

@@ -344,8 +344,13 @@ func (a *ACS) WaitFor(ctx context.Context, cond func(a *ACS) bool) error {
 	}
 }
 
-// Devs exposes the device map to WaitFor conditions.
+// Devs exposes the device map to WaitFor conditions (which run under the
+// ACS's lock; do not call it elsewhere).
 func (a *ACS) Devs() map[string]*Device { return a.devices }
+
+// Logged exposes the exchange log to WaitFor conditions (which run under
+// the ACS's lock; elsewhere use Exchanges).
+func (a *ACS) Logged() []Exchange { return a.log }
 
 // WaitInform waits for the n-th Inform (1-based) of a device and returns it.
 func (a *ACS) WaitInform(ctx context.Context, id string, n int) (*soap.Inform, error) {

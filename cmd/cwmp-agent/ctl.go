@@ -1,0 +1,90 @@
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/cwmp-agent/cwmp-agent/internal/control"
+)
+
+var ctlOut io.Writer = os.Stdout
+
+// cmdControl runs get, set, dump and inform against the running agent.
+func cmdControl(op string, args []string) error {
+	fs := flag.NewFlagSet(op, flag.ContinueOnError)
+	config := fs.String("config", "", "configuration file (for control.socket)")
+	socket := fs.String("socket", "", "control socket path")
+	format := fs.String("format", "", "dump: json (default) or text")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	path := *socket
+	if path == "" {
+		v := newViper()
+		if *config != "" {
+			v.SetConfigFile(*config)
+			v.SetConfigType("yaml")
+			if err := v.ReadInConfig(); err != nil {
+				return &ConfigError{Key: "--config " + *config, Err: err}
+			}
+		}
+		path = v.GetString(vkey("control.socket"))
+	}
+	rest := fs.Args()
+	var req control.Request
+	switch op {
+	case "get":
+		if len(rest) == 0 {
+			return fmt.Errorf("get: give at least one parameter path")
+		}
+		req = control.Request{Op: "get", Paths: rest}
+	case "set":
+		if len(rest) == 0 || len(rest)%2 != 0 {
+			return fmt.Errorf("set: give PATH VALUE pairs")
+		}
+		req = control.Request{Op: "set", Values: map[string]string{}}
+		for i := 0; i < len(rest); i += 2 {
+			req.Values[rest[i]] = rest[i+1]
+		}
+	case "dump":
+		req = control.Request{Op: "dump"}
+		if len(rest) > 0 {
+			req.Path = rest[0]
+		}
+	case "inform":
+		req = control.Request{Op: "inform"}
+		if len(rest) > 0 {
+			req.Event = strings.Join(rest, " ")
+		}
+	}
+	resp, err := control.Do(path, req)
+	if err != nil {
+		return err
+	}
+	switch op {
+	case "get":
+		if len(resp.Values) == 1 && !strings.HasSuffix(rest[0], ".") && len(rest) == 1 {
+			fmt.Fprintln(ctlOut, resp.Values[0].Value)
+			return nil
+		}
+		for _, v := range resp.Values {
+			fmt.Fprintf(ctlOut, "%s = %s\n", v.Name, v.Value)
+		}
+	case "dump":
+		if *format == "text" {
+			for _, v := range resp.Values {
+				fmt.Fprintf(ctlOut, "%s = %s\n", v.Name, v.Value)
+			}
+			return nil
+		}
+		enc := json.NewEncoder(ctlOut)
+		for _, v := range resp.Values {
+			enc.Encode(v)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,178 @@
+// Package cpe assembles one CPE from its parts: the parameter tree of the
+// chosen root, the bindings of computed parameters, the notify engine, the
+// CWMP agent, the Connection Request listener and the control socket. The
+// daemon, the demo and the fleet build devices through it, so that a
+// virtual CPE of a fleet runs exactly the code of a single agent.
+package cpe
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cwmp-agent/cwmp-agent/cwmp"
+	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/internal/control"
+	"github.com/cwmp-agent/cwmp-agent/internal/logring"
+	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
+	"github.com/cwmp-agent/cwmp-agent/notify"
+	"github.com/cwmp-agent/cwmp-agent/schemas"
+)
+
+// Config describes one CPE.
+type Config struct {
+	// Root is "Device" or "InternetGatewayDevice".
+	Root string
+	// StateDir persists the tree, events and notifications; "" keeps them
+	// in memory.
+	StateDir string
+	// Factory holds factory values by full parameter path.
+	Factory map[string]string
+	// Agent is the template of the agent's configuration; Tree, Notifier
+	// and ConnReq are filled in here.
+	Agent cwmp.Config
+	// ConnReqListen is the Connection Request listen address (":7547");
+	// "" means no listener of its own (a fleet routes by path instead).
+	ConnReqListen string
+	// ConnReqURL is announced instead of the computed URL when set.
+	ConnReqURL string
+	// ControlSocket is the control socket path; "" means none.
+	ControlSocket string
+	// Host, when not nil, binds system values (interface address and
+	// counters of the ACS-facing interface); nil leaves them at defaults.
+	Host *sysinfo.Host
+	// Log receives the agent's log tail for DeviceInfo.DeviceLog.
+	Log *logring.Ring
+	// NotifyPoll is the notify engine's poll interval; 0 means 10 s.
+	NotifyPoll time.Duration
+	Logger     *slog.Logger
+}
+
+// CPE is one assembled device.
+type CPE struct {
+	Tree    *datamodel.Tree
+	Agent   *cwmp.Agent
+	ConnReq *cwmp.ConnReqServer
+	Notify  *notify.Engine
+	Control *control.Server
+	cfg     Config
+}
+
+// Build assembles the CPE: the tree is loaded from the state directory (a
+// corrupt file is reported and factory values used), computed parameters are
+// bound, the Connection Request URL is computed before the notify engine
+// starts watching (so that the first value is not a "change").
+func Build(cfg Config) (*CPE, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s, err := schemas.For(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	tree, err := datamodel.New(s, datamodel.Options{StateDir: cfg.StateDir, Factory: cfg.Factory, Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	if err := tree.Load(); err != nil {
+		if !errors.Is(err, datamodel.ErrCorruptState) {
+			return nil, err
+		}
+		cfg.Logger.Error("starting from factory values", "err", err)
+	}
+	c := &CPE{Tree: tree, cfg: cfg}
+	ac := cfg.Agent
+	ac.Tree = tree
+	ac.StateDir = cfg.StateDir
+	if ac.Logger == nil {
+		ac.Logger = cfg.Logger
+	}
+	if ac.UploadSource == nil {
+		ac.UploadSource = c.uploadSource
+	}
+	agent, err := cwmp.New(ac)
+	if err != nil {
+		return nil, err
+	}
+	c.Agent = agent
+	c.bind()
+	c.ConnReq = &cwmp.ConnReqServer{Tree: tree, Trigger: agent.ConnectionRequest, Path: agent.ConnectionRequestPath(),
+		PublicURL: cfg.ConnReqURL, Logger: cfg.Logger.With("component", "connreq")}
+	if cfg.ConnReqListen != "" {
+		if err := c.ConnReq.Listen(cfg.ConnReqListen); err != nil {
+			return nil, err
+		}
+	}
+	agent.AttachConnReq(c.ConnReq)
+	if url := tree.MustGet(cfg.Root + ".ManagementServer.URL"); url != "" {
+		c.ConnReq.Refresh(url)
+	}
+	c.Notify = notify.New(notify.Config{Tree: tree, OnActive: func() { agent.Trigger(cwmp.EventValueChange, "") },
+		StateDir: cfg.StateDir, PollInterval: cfg.NotifyPoll, Clock: ac.Clock, Logger: cfg.Logger})
+	agent.SetNotifier(c.Notify)
+	if cfg.ControlSocket != "" {
+		c.Control = &control.Server{Tree: tree, Logger: cfg.Logger.With("component", "control"), Inform: c.inform}
+		if err := c.Control.Listen(cfg.ControlSocket); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *CPE) inform(ev string) error {
+	if ev == "" {
+		ev = string(cwmp.EventPeriodic)
+	}
+	switch cwmp.EventCode(ev) {
+	case cwmp.EventBootstrap, cwmp.EventBoot, cwmp.EventTransferComplete, cwmp.EventMReboot, cwmp.EventMDownload,
+		cwmp.EventMUpload, cwmp.EventMScheduleDownload, cwmp.EventMScheduleInform:
+		return fmt.Errorf("inform: %q is the agent's own to raise", ev)
+	}
+	c.Agent.Trigger(cwmp.EventCode(ev), "")
+	return nil
+}
+
+func (c *CPE) uploadSource(fileType string) ([]byte, error) {
+	switch {
+	case fileType == "2 Vendor Log File" || len(fileType) > 18 && fileType[:18] == "4 Vendor Log File ":
+		if c.cfg.Log == nil {
+			return []byte{}, nil
+		}
+		return []byte(c.cfg.Log.String()), nil
+	default:
+		return c.configDump()
+	}
+}
+
+// Run runs every part until ctx ends.
+func (c *CPE) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	run := func(f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- err
+				cancel() // one part failing stops the device
+			}
+		}()
+	}
+	run(c.Agent.Run)
+	run(c.Notify.Run)
+	if c.cfg.ConnReqListen != "" {
+		run(c.ConnReq.Serve)
+	}
+	if c.Control != nil {
+		run(c.Control.Serve)
+	}
+	wg.Wait()
+	c.Notify.Close()
+	close(errs)
+	return <-errs
+}

@@ -1,0 +1,162 @@
+// Package sysinfo reads true values of the Linux host the agent runs on:
+// the interface used to reach the ACS with its address, mask and MAC, its
+// byte and packet counters, the default gateway, the DNS servers, the
+// system uptime. Paths are relative to a root directory so that tests can
+// use a fake /proc and /sys.
+package sysinfo
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+)
+
+// Host reads values below Root ("" means "/").
+type Host struct {
+	Root string
+}
+
+func (h Host) path(p string) string {
+	if h.Root == "" {
+		return p
+	}
+	return filepath.Join(h.Root, p)
+}
+
+// Interface describes one network interface.
+type Interface struct {
+	Name string
+	IP   net.IP
+	Mask net.IPMask
+	MAC  string
+}
+
+// SourceIP returns the address the kernel picks to reach the host of a URL
+// (a connected UDP socket sends nothing).
+func SourceIP(rawURL string) (net.IP, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Hostname() == "" {
+		return nil, fmt.Errorf("sysinfo: %q has no host", rawURL)
+	}
+	port := u.Port()
+	if port == "" {
+		port = "80"
+	}
+	c, err := net.Dial("udp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return nil, fmt.Errorf("sysinfo: %w", err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP, nil
+}
+
+// InterfaceFor finds the interface holding ip.
+func InterfaceFor(ip net.IP) (Interface, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return Interface{}, err
+	}
+	for _, ifc := range ifs {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.Equal(ip) {
+				return Interface{Name: ifc.Name, IP: n.IP, Mask: n.Mask, MAC: ifc.HardwareAddr.String()}, nil
+			}
+		}
+	}
+	return Interface{}, fmt.Errorf("sysinfo: no interface holds %s", ip)
+}
+
+// Counter reads /sys/class/net/<if>/statistics/<name> (rx_bytes, tx_packets...).
+func (h Host) Counter(ifname, name string) (uint64, error) {
+	if ifname == "" || ifname == "." || ifname == ".." || strings.Contains(ifname, "/") {
+		return 0, fmt.Errorf("sysinfo: bad interface name %q", ifname)
+	}
+	b, err := os.ReadFile(h.path(filepath.Join("/sys/class/net", ifname, "statistics", name)))
+	if err != nil {
+		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+}
+
+// Uptime reads /proc/uptime in whole seconds.
+func (h Host) Uptime() (uint64, error) {
+	b, err := os.ReadFile(h.path("/proc/uptime"))
+	if err != nil {
+		return 0, err
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0, fmt.Errorf("sysinfo: empty /proc/uptime")
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0, err
+	}
+	return uint64(v), nil
+}
+
+// DefaultGateway reads the IPv4 default route of /proc/net/route; ifname
+// "" accepts any interface.
+func (h Host) DefaultGateway(ifname string) (net.IP, error) {
+	f, err := os.Open(h.path("/proc/net/route"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fl := strings.Fields(sc.Text())
+		if len(fl) < 3 || fl[1] != "00000000" || (ifname != "" && fl[0] != ifname) {
+			continue
+		}
+		b, err := hex.DecodeString(fl[2])
+		if err != nil || len(b) != 4 {
+			continue
+		}
+		ip := make(net.IP, 4)
+		binary.BigEndian.PutUint32(ip, binary.LittleEndian.Uint32(b))
+		return ip, nil
+	}
+	return nil, fmt.Errorf("sysinfo: no default route")
+}
+
+// DNSServers reads the nameserver lines of /etc/resolv.conf.
+func (h Host) DNSServers() ([]string, error) {
+	f, err := os.Open(h.path("/etc/resolv.conf"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fl := strings.Fields(sc.Text())
+		if len(fl) >= 2 && fl[0] == "nameserver" && net.ParseIP(fl[1]) != nil {
+			out = append(out, fl[1])
+		}
+	}
+	return out, nil
+}
+
+// OSRelease reads a key (VERSION_ID, PRETTY_NAME...) of /etc/os-release.
+func (h Host) OSRelease(key string) string {
+	b, err := os.ReadFile(h.path("/etc/os-release"))
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(l), "=")
+		if ok && k == key {
+			return strings.Trim(v, `"'`)
+		}
+	}
+	return ""
+}
