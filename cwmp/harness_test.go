@@ -26,7 +26,7 @@ const (
 
 // harness is one agent against one test ACS.
 type harness struct {
-	t      *testing.T
+	t      testing.TB
 	acs    *cwmptest.ACS
 	tree   *datamodel.Tree
 	agent  *Agent
@@ -41,7 +41,7 @@ type option func(*harness)
 
 func withConfig(f func(*Config)) option { return func(h *harness) { f(&h.cfg) } }
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("CWMP_TEST_LOG") != "" {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
@@ -64,7 +64,7 @@ func factory(acsURL string) map[string]string {
 }
 
 // newHarness starts an ACS and an agent with a state directory.
-func newHarness(t *testing.T, opts ...option) *harness {
+func newHarness(t testing.TB, opts ...option) *harness {
 	t.Helper()
 	acs, err := cwmptest.New()
 	require.NoError(t, err)

@@ -26,7 +26,10 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "cwmp-agent")
-	out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput()
+	// Built as `make build` does, so that measurements are of the real thing.
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", binary, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
+	out, err := build.CombinedOutput()
 	if err != nil {
 		panic("building the agent: " + string(out))
 	}
@@ -226,4 +229,13 @@ func params(inf *soap.Inform) map[string]string {
 		out[p.Name] = p.Value
 	}
 	return out
+}
+
+// TestREADMEListsEveryKey keeps the README's configuration table true.
+func TestREADMEListsEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../../README.md")
+	require.NoError(t, err)
+	for _, s := range settings {
+		assert.Contains(t, string(b), "`"+s.key+"`", "README: configuration key %s", s.key)
+	}
 }

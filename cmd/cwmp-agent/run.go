@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/internal/cpe"
@@ -98,6 +100,15 @@ func cmdRun(args []string) error {
 				logs.apply(fresh.Log.Level, fresh.Log.Format)
 				log.Info("SIGHUP: log settings reloaded", "level", fresh.Log.Level, "format", fresh.Log.Format)
 			}
+		}
+	}()
+	// Start-up (configuration, schema parsing) leaves garbage behind; an
+	// embedded agent should give it back rather than hold it as RSS.
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+			debug.FreeOSMemory()
 		}
 	}()
 	err = c.Run(ctx)

@@ -41,6 +41,15 @@ var targets = []target{
 	{Bench: "BenchmarkDecodeGPV10kEtree", Metric: "ns/op", Unit: "ms", What: "... the same through etree only"},
 	{Bench: "BenchmarkEncodeGPVResponse10k", Metric: "ns/op", Unit: "ms", What: "encode a 10,000-value response (by hand)"},
 	{Bench: "BenchmarkEncodeGPVResponse10kEtree", Metric: "ns/op", Unit: "ms", What: "... the same through an etree DOM"},
+	{Bench: "BenchmarkIdleRSS", Metric: "RSS-MB", Max: 15, Unit: "MBv", What: "idle agent, resident memory (VmRSS)"},
+	{Bench: "BenchmarkConnectionRequestRoundTrip", Metric: "ns/op", Max: 10e6, Unit: "ms", What: "HTTP Connection Request (Digest) to the end of the empty session, loopback"},
+	{Bench: "BenchmarkActiveChangeToInform", Metric: "ns/op", Max: 20e6, Unit: "ms", What: "change of an Active Notification parameter to its Inform at the ACS"},
+	{Bench: "BenchmarkPoll10k", Metric: "ns/op", Max: 5e6, Unit: "ms", What: "one poll of 10,000 watched computed parameters"},
+	{Bench: "binary linux/arm", Metric: "bytes", Max: 12 << 20, Unit: "MiB", What: "static stripped binary, linux/arm (v7)"},
+	{Bench: "binary linux/arm64", Metric: "bytes", Unit: "MiB", What: "static stripped binary, linux/arm64"},
+	{Bench: "binary linux/mips", Metric: "bytes", Unit: "MiB", What: "static stripped binary, linux/mips (softfloat)"},
+	{Bench: "binary linux/mipsle", Metric: "bytes", Unit: "MiB", What: "static stripped binary, linux/mipsle (softfloat)"},
+	{Bench: "binary linux/amd64", Metric: "bytes", Unit: "MiB", What: "static stripped binary, linux/amd64"},
 }
 
 type result struct {
@@ -100,6 +109,11 @@ func run(out, pattern, pkgs, benchtime string) error {
 	}
 	os.Stdout.Write(buf.Bytes())
 	results := parse(buf.Bytes())
+	sizes, err := binarySizes()
+	if err != nil {
+		return err
+	}
+	results = append(results, sizes...)
 	rep := report{Date: time.Now().UTC().Format(time.RFC3339), Machine: machine(), CPUs: runtime.NumCPU(), Go: runtime.Version(), Results: results}
 	rep.Rows = rows(results)
 	if err := os.MkdirAll(out, 0o755); err != nil {
@@ -123,6 +137,32 @@ func run(out, pattern, pkgs, benchtime string) error {
 		}
 	}
 	return nil
+}
+
+// binarySizes builds the agent for the CPE platforms as `make cross` does
+// and records each binary's size.
+func binarySizes() ([]result, error) {
+	dir, err := os.MkdirTemp("", "benchreport-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	var out []result
+	for _, p := range []string{"linux/amd64", "linux/arm", "linux/arm64", "linux/mips", "linux/mipsle"} {
+		goos, goarch, _ := strings.Cut(p, "/")
+		bin := filepath.Join(dir, goarch)
+		cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin, "./cmd/cwmp-agent")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS="+goos, "GOARCH="+goarch, "GOARM=7", "GOMIPS=softfloat")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return nil, fmt.Errorf("building for %s: %v\n%s", p, err, b)
+		}
+		st, err := os.Stat(bin)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, result{Package: "build", Name: "binary " + p, N: 1, Metrics: map[string]float64{"bytes": float64(st.Size())}})
+	}
+	return out, nil
 }
 
 func parse(b []byte) []result {
@@ -163,6 +203,10 @@ func show(v float64, unit string) string {
 		return fmt.Sprintf("%.1f MB", v/1e6)
 	case "KB":
 		return fmt.Sprintf("%.1f KB", v/1e3)
+	case "MBv":
+		return fmt.Sprintf("%.1f MB", v)
+	case "MiB":
+		return fmt.Sprintf("%.2f MiB", v/(1<<20))
 	}
 	if v == float64(int64(v)) {
 		return strconv.FormatInt(int64(v), 10)

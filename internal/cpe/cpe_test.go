@@ -1,0 +1,109 @@
+package cpe
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cwmp-agent/cwmp-agent/cwmp"
+	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
+	"github.com/cwmp-agent/cwmp-agent/internal/logring"
+	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
+	"github.com/cwmp-agent/cwmp-agent/soap"
+)
+
+func build(t testing.TB, acs *cwmptest.ACS, root string) (*CPE, context.CancelFunc) {
+	t.Helper()
+	factory := map[string]string{
+		root + ".ManagementServer.URL":                  acs.URL,
+		root + ".DeviceInfo.ManufacturerOUI":            "00D09E",
+		root + ".DeviceInfo.SerialNumber":               "CPE1",
+		root + ".ManagementServer.PeriodicInformEnable": "false",
+	}
+	c, err := Build(Config{Root: root, StateDir: t.TempDir(), Factory: factory, ConnReqListen: "127.0.0.1:0",
+		Host: &sysinfo.Host{}, Log: logring.New(4096), Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return c, stop
+}
+
+func TestBothRootsReachTheACS(t *testing.T) {
+	for _, root := range []string{"Device", "InternetGatewayDevice"} {
+		t.Run(root, func(t *testing.T) {
+			acs, err := cwmptest.New()
+			require.NoError(t, err)
+			defer acs.Close()
+			c, _ := build(t, acs, root)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			inf, err := acs.WaitInform(ctx, "00D09E-CPE1", 1)
+			require.NoError(t, err)
+			names := map[string]string{}
+			for _, p := range inf.ParameterList {
+				names[p.Name] = p.Value
+			}
+			assert.Contains(t, names, root+".ManagementServer.ConnectionRequestURL")
+			if root == "InternetGatewayDevice" {
+				assert.Equal(t, "1.0", names[root+".DeviceInfo.SpecVersion"])
+				assert.Equal(t, "127.0.0.1", names[root+".WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.ExternalIPAddress"],
+					"the WAN address is the one that reaches the ACS")
+			} else {
+				assert.Equal(t, "127.0.0.1", names["Device.LAN.IPAddress"])
+			}
+			up, err := c.Tree.Get(root + ".DeviceInfo.UpTime")
+			require.NoError(t, err)
+			assert.NotEqual(t, "", up)
+		})
+	}
+}
+
+// BenchmarkActiveChangeToInform measures the time from a device-side change
+// of an Active Notification parameter to the 4 VALUE CHANGE Inform arriving
+// at a loopback ACS. Target: under 20 ms.
+func BenchmarkActiveChangeToInform(b *testing.B) {
+	acs, err := cwmptest.New()
+	require.NoError(b, err)
+	defer acs.Close()
+	acs.Record(false)
+	arrived := make(chan string, 16)
+	acs.OnInform(func(d *cwmptest.Device, inf *soap.Inform) {
+		for _, p := range inf.ParameterList {
+			if p.Name == "Device.GatewayInfo.SerialNumber" {
+				arrived <- p.Value
+			}
+		}
+	})
+	c, _ := build(b, acs, "Device")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	require.NoError(b, acs.WaitSessions(ctx, "00D09E-CPE1", 1))
+	sessions := 1
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		want := fmt.Sprint("GW", i)
+		if err := c.Tree.Set("Device.GatewayInfo.SerialNumber", want); err != nil {
+			b.Fatal(err)
+		}
+		for got := ""; got != want; {
+			select {
+			case got = <-arrived:
+			case <-ctx.Done():
+				b.Fatal("no Inform")
+			}
+		}
+		b.StopTimer()
+		sessions++
+		if err := acs.WaitSessions(ctx, "00D09E-CPE1", sessions); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
