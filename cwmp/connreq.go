@@ -104,12 +104,24 @@ func (c *ConnReqServer) Serve(ctx context.Context) error {
 		WriteTimeout: 15 * time.Second, MaxHeaderBytes: 8 << 10, IdleTimeout: 60 * time.Second}
 	done := make(chan struct{})
 	go func() {
-		select {
-		case <-ctx.Done():
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			c.srv.Shutdown(sctx)
-			cancel()
-		case <-done:
+		// Keep ConnectionRequestURL current when the address changes
+		// between sessions too.
+		tick := time.NewTicker(30 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				c.srv.Shutdown(sctx)
+				cancel()
+				return
+			case <-done:
+				return
+			case <-tick.C:
+				if u, err := c.Tree.Get(c.Tree.Schema().RootName() + ".ManagementServer.URL"); err == nil && u != "" {
+					c.Refresh(u)
+				}
+			}
 		}
 	}()
 	err := c.srv.Serve(c.ln)

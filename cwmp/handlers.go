@@ -86,7 +86,15 @@ func (a *Agent) setParameterValues(_ context.Context, _ *session, msg soap.Messa
 	if err := a.dm.SetValues(changes, datamodel.SetOptions{Origin: datamodel.OriginACS, ParameterKey: &key}); err != nil {
 		return nil, err
 	}
-	return &soap.SetParameterValuesResponse{Status: 0}, nil
+	// Status 1: committed, but some value takes effect only after a reboot.
+	status := 0
+	schema := a.dm.Schema()
+	for _, c := range changes {
+		if p := schema.Param(datamodel.SchemaPath(c.Path)); p != nil && p.Reboot {
+			status = 1
+		}
+	}
+	return &soap.SetParameterValuesResponse{Status: status}, nil
 }
 
 func (a *Agent) getParameterValues(_ context.Context, _ *session, msg soap.Message) (soap.Message, error) {

@@ -254,3 +254,20 @@ func TestDroppedConnectionAndSlowACS(t *testing.T) {
 	require.Eventually(t, func() bool { _, f, _ := h.agent.Stats(); return f >= 2 }, 10*time.Second, 10*time.Millisecond)
 	h.acs.Delay(0)
 }
+
+func TestFaultToInformFailsTheSession(t *testing.T) {
+	h := newHarness(t, func(h *harness) { h.acs.FaultInforms(2, 8002) })
+	inf, err := h.acs.WaitInform(h.ctx(), testID, 1)
+	require.NoError(t, err)
+	assert.Equal(t, uint32(2), inf.RetryCount, "a SOAP fault to the Inform fails the session, and it is retried")
+	assert.Contains(t, events(inf), "0 BOOTSTRAP")
+}
+
+func TestStatusOneWhenARebootApplies(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.acs.WaitInform(h.ctx(), testID, 1)
+	require.NoError(t, err)
+	resp, err := h.call(&soap.SetParameterValues{ParameterList: []soap.ParameterValue{{Name: "Device.LAN.AddressingType", Value: "Static"}}})
+	require.NoError(t, err)
+	assert.Equal(t, 1, resp.(*soap.SetParameterValuesResponse).Status, "LAN.AddressingType takes effect after a reboot")
+}

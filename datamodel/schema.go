@@ -46,6 +46,9 @@ type ParamDef struct {
 	ParameterKey bool
 	// CountOf is set on a NumberOfEntries parameter: the table it counts.
 	CountOf *ObjectDef
+	// Reboot: a new value takes effect only after a reboot, so a
+	// SetParameterValues writing it answers Status 1 (TR-069 A.3.2.1).
+	Reboot bool
 
 	obj *ObjectDef
 	idx int
@@ -300,6 +303,8 @@ func ParseSchema(r io.Reader) (*Schema, error) {
 					p.DefaultNotify = 2
 				case "paramkey":
 					p.ParameterKey = true
+				case "reboot":
+					p.Reboot = true
 				case "notify":
 					n, err := strconv.Atoi(v)
 					if err != nil || n < 0 || n > 2 {

@@ -116,6 +116,8 @@ type ACS struct {
 	// scripted behaviour
 	failInforms  int
 	failStatus   int
+	faultInforms int
+	faultCode    int
 	dropNext     int
 	delay        time.Duration
 	redirectNext int
@@ -177,6 +179,13 @@ func (a *ACS) FailInforms(n, status int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.failInforms, a.failStatus = n, status
+}
+
+// FaultInforms answers the next n Informs with a SOAP Fault (e.g. 8002).
+func (a *ACS) FaultInforms(n, code int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.faultInforms, a.faultCode = n, code
 }
 
 // DropNext closes the connection instead of answering the next n POSTs.
@@ -507,6 +516,11 @@ func (a *ACS) handle(r *http.Request, body []byte) (int, []byte, http.Header) {
 		if a.failInforms > 0 {
 			a.failInforms--
 			return a.finish(&ex, a.failStatus, nil)
+		}
+		if a.faultInforms > 0 {
+			a.faultInforms--
+			f := &soap.Fault{FaultCode: "Server", Code: a.faultCode, String: "cwmptest fault"}
+			return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: env.NS, ID: env.ID, Body: f}).Encode())
 		}
 		s = &session{id: newID(), authed: true}
 		s.dev = a.deviceLocked(DeviceID(inf.DeviceId))
