@@ -271,3 +271,11 @@ func TestStatusOneWhenARebootApplies(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, 1, resp.(*soap.SetParameterValuesResponse).Status, "LAN.AddressingType takes effect after a reboot")
 }
+
+func TestCPEAsksForRPCMethods(t *testing.T) {
+	h := newHarness(t)
+	require.NoError(t, h.acs.WaitSessions(h.ctx(), testID, 1))
+	h.agent.RequestRPCMethods()
+	require.Eventually(t, func() bool { return len(h.agent.ACSMethods()) > 0 }, 10*time.Second, 10*time.Millisecond)
+	assert.Equal(t, []string{"Inform", "GetRPCMethods", "TransferComplete"}, h.agent.ACSMethods())
+}

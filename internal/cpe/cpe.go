@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -115,6 +116,12 @@ func Build(cfg Config) (*CPE, error) {
 	agent.SetNotifier(c.Notify)
 	if cfg.ControlSocket != "" {
 		c.Control = &control.Server{Tree: tree, Logger: cfg.Logger.With("component", "control"), Inform: c.inform}
+		// "getrpcmethods": the next session asks the ACS for its methods;
+		// the answer shows the list the last session got.
+		c.Control.Register("getrpcmethods", func(map[string]string) (map[string]string, error) {
+			agent.RequestRPCMethods()
+			return map[string]string{"last": strings.Join(agent.ACSMethods(), ",")}, nil
+		})
 		if err := c.Control.Listen(cfg.ControlSocket); err != nil {
 			return nil, err
 		}
