@@ -343,11 +343,11 @@ func (a *Agent) Trigger(code EventCode, commandKey string) {
 func (a *Agent) ConnectionRequest() { a.Trigger(EventConnectionRequest, "") }
 
 // RequestRPCMethods makes the next session call GetRPCMethods on the ACS.
+// It starts no session itself: no event code stands for it.
 func (a *Agent) RequestRPCMethods() {
 	a.mu.Lock()
 	a.askRPC = true
 	a.mu.Unlock()
-	a.Trigger(EventPeriodic, "")
 }
 
 // ACSMethods returns the ACS's answer to the last GetRPCMethods.

@@ -276,6 +276,7 @@ func TestCPEAsksForRPCMethods(t *testing.T) {
 	h := newHarness(t)
 	require.NoError(t, h.acs.WaitSessions(h.ctx(), testID, 1))
 	h.agent.RequestRPCMethods()
+	h.agent.ConnectionRequest()
 	require.Eventually(t, func() bool { return len(h.agent.ACSMethods()) > 0 }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, []string{"Inform", "GetRPCMethods", "TransferComplete"}, h.agent.ACSMethods())
 }
