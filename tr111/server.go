@@ -1,0 +1,524 @@
+package tr111
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/stun/v3"
+
+	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
+)
+
+// Credential is what the server knows of one CPE, statically provisioned
+// (TR-111 2.2.2.1): its STUNUsername and STUNPassword, and its Connection
+// Request credentials for sending UDP Connection Requests.
+type Credential struct {
+	STUNUsername string
+	STUNPassword string
+	CRUsername   string
+	CRPassword   string
+}
+
+// ParseCredentials reads a credentials file: one CPE per line,
+//
+//	STUNUsername STUNPassword ConnectionRequestUsername ConnectionRequestPassword
+//
+// separated by blanks; "#" starts a comment. Values cannot contain blanks.
+func ParseCredentials(r io.Reader) (map[string]Credential, error) {
+	out := map[string]Credential{}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 4096), 64<<10)
+	line := 0
+	for sc.Scan() {
+		line++
+		text := sc.Text()
+		if i := strings.IndexByte(text, '#'); i >= 0 {
+			text = text[:i]
+		}
+		f := strings.Fields(text)
+		if len(f) == 0 {
+			continue
+		}
+		if len(f) != 4 {
+			return nil, fmt.Errorf("tr111: credentials line %d: want 4 fields (STUNUsername STUNPassword CRUsername CRPassword), got %d", line, len(f))
+		}
+		if _, dup := out[f[0]]; dup {
+			return nil, fmt.Errorf("tr111: credentials line %d: STUNUsername %q given twice", line, f[0])
+		}
+		out[f[0]] = Credential{STUNUsername: f[0], STUNPassword: f[1], CRUsername: f[2], CRPassword: f[3]}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("tr111: credentials: %w", err)
+	}
+	return out, nil
+}
+
+// Binding is a CPE's recorded Connection Request binding.
+type Binding struct {
+	Username      string    `json:"username"`
+	Address       string    `json:"address"`
+	Authenticated bool      `json:"authenticated"`
+	Updated       time.Time `json:"updated"`
+	LastSeen      time.Time `json:"last_seen"`
+}
+
+// binding is the compact in-memory form (well under 300 bytes each).
+type binding struct {
+	addr     netip.AddrPort
+	updated  int64 // unix nanoseconds
+	lastSeen int64
+	authed   bool
+	lastTx   [16]byte // the last transaction that changed it (once per ID)
+}
+
+// ServerConfig configures a Server.
+type ServerConfig struct {
+	// Listen is the primary address (default ":3478"); Secondary an optional
+	// second address:port that answers CHANGE-REQUEST and is given as
+	// CHANGED-ADDRESS. Without it CHANGED-ADDRESS is the primary address and
+	// CHANGE-REQUEST is ignored (TR-111 2.2.2.1).
+	Listen    string
+	Secondary string
+	// StateDir keeps bindings.json across restarts; "" keeps them in memory.
+	StateDir string
+	// Copies of each UDP Connection Request (default 3) and the gap between
+	// them (default 20 ms) (TR-111 2.2.2.3).
+	Copies  int
+	Spacing time.Duration
+	// ListenPacket opens the sockets; nil means net.ListenPacket.
+	ListenPacket func(network, address string) (net.PacketConn, error)
+	Logger       *slog.Logger
+}
+
+// Server is a STUN server per TR-111 2.2.2: RFC 3489 Binding Requests with
+// or without the magic cookie, RESPONSE-ADDRESS honoured, authenticated
+// BINDING-CHANGE recording each CPE's binding, and UDP Connection Requests
+// sent from its own socket.
+type Server struct {
+	cfg  ServerConfig
+	log  *slog.Logger
+	pri  net.PacketConn
+	sec  net.PacketConn
+	priA *net.UDPAddr
+	secA *net.UDPAddr
+
+	creds atomic.Pointer[map[string]Credential]
+
+	mu       sync.Mutex // guards the following
+	bindings map[string]*binding
+	dirty    bool
+	nextID   uint32
+
+	saveKick chan struct{}
+}
+
+// NewServer opens the sockets and loads saved bindings.
+func NewServer(cfg ServerConfig) (*Server, error) {
+	if cfg.Listen == "" {
+		cfg.Listen = ":3478"
+	}
+	if cfg.Copies <= 0 {
+		cfg.Copies = 3
+	}
+	if cfg.Spacing == 0 {
+		cfg.Spacing = 20 * time.Millisecond
+	}
+	if cfg.ListenPacket == nil {
+		cfg.ListenPacket = net.ListenPacket
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "stun-server"), bindings: map[string]*binding{}, saveKick: make(chan struct{}, 1)}
+	empty := map[string]Credential{}
+	s.creds.Store(&empty)
+	var idb [4]byte
+	rand.Read(idb[:])
+	s.nextID = binary.BigEndian.Uint32(idb[:])
+	pri, err := cfg.ListenPacket("udp4", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("tr111: stun_server.listen %s: %w", cfg.Listen, err)
+	}
+	s.pri, s.priA = pri, pri.LocalAddr().(*net.UDPAddr)
+	if cfg.Secondary != "" {
+		sec, err := cfg.ListenPacket("udp4", cfg.Secondary)
+		if err != nil {
+			pri.Close()
+			return nil, fmt.Errorf("tr111: stun_server.secondary %s: %w", cfg.Secondary, err)
+		}
+		s.sec, s.secA = sec, sec.LocalAddr().(*net.UDPAddr)
+	}
+	if err := s.load(); err != nil {
+		s.log.Error("bindings not restored", "err", err)
+	}
+	return s, nil
+}
+
+// Addr is the primary address.
+func (s *Server) Addr() *net.UDPAddr { return s.priA }
+
+// SetCredentials replaces the credentials (SIGHUP reload).
+func (s *Server) SetCredentials(c map[string]Credential) { s.creds.Store(&c) }
+
+func (s *Server) credential(user string) (Credential, bool) {
+	c, ok := (*s.creds.Load())[user]
+	return c, ok
+}
+
+// Run serves until ctx ends; the sockets are closed then.
+func (s *Server) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	serve := func(c net.PacketConn, self *net.UDPAddr) {
+		defer wg.Done()
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := c.ReadFrom(buf)
+			if err != nil {
+				if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			ua, ok := from.(*net.UDPAddr)
+			if !ok {
+				continue
+			}
+			out, to, via := s.Respond(buf[:n], ua, c == s.sec)
+			if out != nil {
+				via.WriteTo(out, to)
+			}
+		}
+	}
+	wg.Add(2)
+	go serve(s.pri, s.priA)
+	go func() { defer wg.Done(); s.saver(ctx) }()
+	if s.sec != nil {
+		wg.Add(1)
+		go serve(s.sec, s.secA)
+	}
+	<-ctx.Done()
+	s.pri.Close()
+	if s.sec != nil {
+		s.sec.Close()
+	}
+	wg.Wait()
+	s.save()
+	return ctx.Err()
+}
+
+// Respond handles one datagram and returns the answer, where to send it
+// and from which socket (nil: no answer). It is the whole per-request path,
+// exposed for benchmarks.
+func (s *Server) Respond(b []byte, from *net.UDPAddr, onSecondary bool) ([]byte, *net.UDPAddr, net.PacketConn) {
+	if len(b) < 20 || b[0] > 1 {
+		return nil, nil, nil
+	}
+	m, err := DecodeSTUN(b)
+	if err != nil || m.Type != stun.BindingRequest {
+		return nil, nil, nil
+	}
+	via, self := s.pri, s.priA
+	if onSecondary {
+		via, self = s.sec, s.secA
+	}
+	// Authentication (TR-111 2.2.2.2.1).
+	user, hasUser := m.Username()
+	var key []byte
+	classic := !m.ID.HasCookie()
+	if m.HasIntegrity() {
+		c, ok := s.credential(user)
+		if !hasUser {
+			return s.errorResponse(m, 432, "Missing Username", from, via)
+		}
+		if !ok || !m.CheckIntegrity([]byte(c.STUNPassword)) {
+			// A failed authentication gets an error and nothing else.
+			return s.errorResponse(m, 431, "Integrity Check Failure", from, via)
+		}
+		key = []byte(c.STUNPassword)
+	}
+	crb := false
+	if v, ok := m.Get(AttrConnectionRequestBinding); ok && string(v) == ConnectionRequestBindingValue {
+		crb = true
+	}
+	if crb && hasUser {
+		change := m.Has(AttrBindingChange)
+		if key == nil && (change || s.differs(user, from)) {
+			// BINDING-CHANGE, or a binding that moved: prove it first.
+			return s.errorResponse(m, 401, "Unauthorized", from, via)
+		}
+		s.record(user, from, key != nil, m.ID)
+	}
+	// The Binding Response (RFC 3489 11.2): to RESPONSE-ADDRESS if given,
+	// from the secondary socket if CHANGE-REQUEST asks and there is one.
+	to := from
+	if ra, err := m.Address(AttrResponseAddress); err == nil {
+		to = ra
+	}
+	if cip, cport := m.ChangeRequest(); (cip || cport) && s.sec != nil && !onSecondary {
+		via, self = s.sec, s.secA
+	}
+	changed := s.priA
+	if s.secA != nil {
+		changed = s.secA
+		if onSecondary {
+			changed = s.priA
+		}
+	}
+	setters := []stun.Setter{stun.BindingSuccess, txID(m.ID),
+		addressAttr{stun.AttrMappedAddress, from},
+		addressAttr{AttrSourceAddress, s.sourceAddr(self)},
+		addressAttr{AttrChangedAddress, s.sourceAddr(changed)}}
+	if !classic {
+		setters = append(setters, &stun.XORMappedAddress{IP: from.IP, Port: from.Port})
+	}
+	if to != from {
+		setters = append(setters, addressAttr{AttrReflectedFrom, from})
+	}
+	if key != nil {
+		if classic {
+			setters = append(setters, classicIntegrity(key))
+		} else {
+			setters = append(setters, stun.NewShortTermIntegrity(string(key)))
+		}
+	}
+	out, err := buildSTUN(setters...)
+	if err != nil {
+		return nil, nil, nil
+	}
+	return out, to, via
+}
+
+// sourceAddr makes a wildcard listening address concrete enough to send.
+func (s *Server) sourceAddr(a *net.UDPAddr) *net.UDPAddr {
+	if a.IP.IsUnspecified() {
+		return &net.UDPAddr{IP: net.IPv4zero, Port: a.Port}
+	}
+	return a
+}
+
+func (s *Server) errorResponse(m *Message, code int, reason string, to *net.UDPAddr, via net.PacketConn) ([]byte, *net.UDPAddr, net.PacketConn) {
+	out, err := buildSTUN(stun.NewType(stun.MethodBinding, stun.ClassErrorResponse), txID(m.ID),
+		&stun.ErrorCodeAttribute{Code: stun.ErrorCode(code), Reason: []byte(reason)})
+	if err != nil {
+		return nil, nil, nil
+	}
+	return out, to, via
+}
+
+// differs reports whether a request comes from another address than the
+// user's recorded binding (an unknown user counts as different).
+func (s *Server) differs(user string, from *net.UDPAddr) bool {
+	ap, ok := netip.AddrFromSlice(from.IP.To4())
+	if !ok {
+		return true
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.bindings[user]
+	if b == nil {
+		return true
+	}
+	if b.addr == netip.AddrPortFrom(ap, uint16(from.Port)) {
+		b.lastSeen = time.Now().UnixNano()
+		return false
+	}
+	return true
+}
+
+// record stores a binding, once per transaction ID (copies of a request are
+// ignored). Unauthenticated requests only refresh an existing binding at
+// the same address.
+func (s *Server) record(user string, from *net.UDPAddr, authed bool, id TxID) {
+	ap, ok := netip.AddrFromSlice(from.IP.To4())
+	if !ok {
+		return
+	}
+	addr := netip.AddrPortFrom(ap, uint16(from.Port))
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := s.bindings[user]
+	if b != nil && b.lastTx == id {
+		return
+	}
+	if !authed {
+		if b != nil && b.addr == addr {
+			b.lastSeen = now
+		}
+		return
+	}
+	if b == nil {
+		b = &binding{}
+		s.bindings[user] = b
+	}
+	moved := b.addr != addr
+	b.addr, b.lastSeen, b.authed, b.lastTx = addr, now, true, id
+	if moved {
+		b.updated = now
+		s.dirty = true
+		select {
+		case s.saveKick <- struct{}{}:
+		default:
+		}
+		s.log.Info("binding recorded", "username", user, "address", addr.String())
+	}
+}
+
+// Bindings lists the recorded bindings.
+func (s *Server) Bindings() []Binding {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Binding, 0, len(s.bindings))
+	for u, b := range s.bindings {
+		out = append(out, Binding{Username: u, Address: b.addr.String(), Authenticated: b.authed,
+			Updated: time.Unix(0, b.updated).UTC(), LastSeen: time.Unix(0, b.lastSeen).UTC()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Username < out[j].Username })
+	return out
+}
+
+// ErrUnknownCPE: no binding or no credentials for the STUNUsername.
+var ErrUnknownCPE = errors.New("tr111: no binding and credentials for that STUN username")
+
+// ConnectionRequest sends a UDP Connection Request to the CPE that
+// registered its binding under the STUNUsername.
+func (s *Server) ConnectionRequest(ctx context.Context, stunUser string) (string, error) {
+	c, ok := s.credential(stunUser)
+	s.mu.Lock()
+	b := s.bindings[stunUser]
+	var addr netip.AddrPort
+	if b != nil {
+		addr = b.addr
+	}
+	s.mu.Unlock()
+	if !ok || b == nil {
+		return "", ErrUnknownCPE
+	}
+	to := net.UDPAddrFromAddrPort(addr)
+	return to.String(), s.ConnectionRequestTo(ctx, to, authority(addr.Addr().String(), int(addr.Port())), c.CRUsername, c.CRPassword)
+}
+
+// ConnectionRequestTo sends a UDP Connection Request from the STUN socket
+// (TR-111 2.2.2.3): Copies identical datagrams Spacing apart, ts the current
+// Unix time, id unique per request, cn random, sig the HMAC-SHA1.
+func (s *Server) ConnectionRequestTo(ctx context.Context, to *net.UDPAddr, authorityValue, crUser, crPass string) error {
+	s.mu.Lock()
+	s.nextID++
+	id := s.nextID
+	s.mu.Unlock()
+	var cn [8]byte
+	rand.Read(cn[:])
+	msg := FormatUDPConnRequest(authorityValue, uint64(time.Now().Unix()), fmt.Sprint(id), crUser, hex.EncodeToString(cn[:]), crPass)
+	for i := 0; i < s.cfg.Copies; i++ {
+		if i > 0 {
+			t := time.NewTimer(s.cfg.Spacing)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return ctx.Err()
+			case <-t.C:
+			}
+		}
+		if _, err := s.pri.WriteTo(msg, to); err != nil {
+			return fmt.Errorf("tr111: UDP Connection Request to %s: %w", to, err)
+		}
+	}
+	s.log.Info("UDP Connection Request sent", "to", to.String(), "copies", s.cfg.Copies)
+	return nil
+}
+
+// Persistence of bindings.
+
+type savedBinding struct {
+	Address  string `json:"address"`
+	Updated  int64  `json:"updated"`
+	LastSeen int64  `json:"last_seen"`
+}
+
+func (s *Server) statePath() string {
+	if s.cfg.StateDir == "" {
+		return ""
+	}
+	return filepath.Join(s.cfg.StateDir, "bindings.json")
+}
+
+func (s *Server) load() error {
+	p := s.statePath()
+	if p == "" {
+		return nil
+	}
+	var saved map[string]savedBinding
+	err := atomicfile.ReadJSON(p, &saved)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for u, sb := range saved {
+		ap, err := netip.ParseAddrPort(sb.Address)
+		if err != nil {
+			continue
+		}
+		s.bindings[u] = &binding{addr: ap, updated: sb.Updated, lastSeen: sb.LastSeen, authed: true}
+	}
+	return nil
+}
+
+func (s *Server) save() {
+	p := s.statePath()
+	if p == "" {
+		return
+	}
+	s.mu.Lock()
+	if !s.dirty {
+		s.mu.Unlock()
+		return
+	}
+	saved := make(map[string]savedBinding, len(s.bindings))
+	for u, b := range s.bindings {
+		if b.authed {
+			saved[u] = savedBinding{Address: b.addr.String(), Updated: b.updated, LastSeen: b.lastSeen}
+		}
+	}
+	s.dirty = false
+	s.mu.Unlock()
+	if err := atomicfile.WriteJSON(p, saved); err != nil {
+		s.log.Error("cannot save bindings", "err", err)
+	}
+}
+
+// saver writes bindings at most once a second after a change.
+func (s *Server) saver(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.saveKick:
+		}
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		s.save()
+	}
+}
