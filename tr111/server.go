@@ -229,7 +229,7 @@ func (s *Server) Respond(b []byte, from *net.UDPAddr, onSecondary bool) ([]byte,
 	if len(b) < 20 || b[0] > 1 {
 		return nil, nil, nil
 	}
-	m, err := DecodeSTUN(b)
+	m, err := decodeSTUN(b, false)
 	if err != nil || m.Type != stun.BindingRequest {
 		return nil, nil, nil
 	}
@@ -256,7 +256,10 @@ func (s *Server) Respond(b []byte, from *net.UDPAddr, onSecondary bool) ([]byte,
 	if v, ok := m.Get(AttrConnectionRequestBinding); ok && string(v) == ConnectionRequestBindingValue {
 		crb = true
 	}
-	if crb && hasUser {
+	if _, known := s.credential(user); crb && hasUser && known {
+		// Only provisioned CPEs are challenged: the server cannot
+		// authenticate the others, and must not break their binding
+		// discovery (an ACS using the Notification-based approach).
 		change := m.Has(AttrBindingChange)
 		if key == nil && (change || s.differs(user, from)) {
 			// BINDING-CHANGE, or a binding that moved: prove it first.
@@ -376,7 +379,7 @@ func (s *Server) record(user string, from *net.UDPAddr, authed bool, id TxID) {
 		case s.saveKick <- struct{}{}:
 		default:
 		}
-		s.log.Info("binding recorded", "username", user, "address", addr.String())
+		s.log.Debug("binding recorded", "username", user, "address", addr.String())
 	}
 }
 

@@ -7,8 +7,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash"
 	"net"
 	"strings"
+	"sync"
 
 	"github.com/pion/stun/v3"
 )
@@ -71,7 +73,11 @@ var (
 // DecodeSTUN decodes a STUN message. RFC 3489 messages (no magic cookie)
 // are read by giving pion a copy with the cookie in place; Raw keeps the
 // original bytes for integrity checks.
-func DecodeSTUN(b []byte) (*Message, error) {
+func DecodeSTUN(b []byte) (*Message, error) { return decodeSTUN(b, true) }
+
+// decodeSTUN with keep false lets Raw alias b, for callers that are done
+// with the message before b is reused (the server's request path).
+func decodeSTUN(b []byte, keep bool) (*Message, error) {
 	if len(b) < 20 || b[0]&0xC0 != 0 {
 		return nil, ErrNotSTUN
 	}
@@ -80,7 +86,10 @@ func DecodeSTUN(b []byte) (*Message, error) {
 		return nil, fmt.Errorf("%w: length %d for %d bytes", ErrNotSTUN, n, len(b))
 	}
 	raw := b[:20+n]
-	m := &Message{Raw: append([]byte(nil), raw...)}
+	m := &Message{Raw: raw}
+	if keep {
+		m.Raw = append([]byte(nil), raw...)
+	}
 	copy(m.ID[:], raw[4:20])
 	m.view.Raw = append(m.view.Raw[:0], raw...)
 	binary.BigEndian.PutUint32(m.view.Raw[4:8], magicCookie)
@@ -179,25 +188,68 @@ func (m *Message) CheckIntegrity(key []byte) bool {
 		return false
 	}
 	got := m.Raw[off+4 : off+24]
-	if hmac.Equal(got, classicMAC(key, m.Raw[:off])) {
+	var sum [20]byte
+	if hmac.Equal(got, classicMAC(key, m.Raw[:off], &sum)) {
 		return true
 	}
 	buf := append([]byte(nil), m.Raw[:off]...)
 	binary.BigEndian.PutUint16(buf[2:4], uint16(off-20+24))
-	mac := hmac.New(sha1.New, key)
+	mac := getMAC(key)
 	mac.Write(buf)
-	return hmac.Equal(got, mac.Sum(nil))
+	ok := hmac.Equal(got, mac.Sum(sum[:0]))
+	putMAC(key, mac)
+	return ok
 }
 
 // classicMAC is the RFC 3489 section 11.2.8 HMAC: the text is padded with
 // zeroes to a multiple of 64 bytes.
-func classicMAC(key, text []byte) []byte {
-	mac := hmac.New(sha1.New, key)
+func classicMAC(key, text []byte, out *[20]byte) []byte {
+	mac := getMAC(key)
 	mac.Write(text)
 	if r := len(text) % 64; r != 0 {
-		mac.Write(make([]byte, 64-r))
+		var zero [64]byte
+		mac.Write(zero[:64-r])
 	}
-	return mac.Sum(nil)
+	sum := mac.Sum(out[:0])
+	putMAC(key, mac)
+	return sum
+}
+
+// Keyed HMAC-SHA1 states are reused: a STUN server checks and signs with
+// the same few thousand passwords all the time, and hmac.New costs as much
+// as the hashing itself (BenchmarkSTUNServerAuthenticated).
+var (
+	macMu    sync.Mutex // guards macPools
+	macPools = map[string]*sync.Pool{}
+)
+
+const maxMACPools = 100000
+
+func getMAC(key []byte) hash.Hash {
+	macMu.Lock()
+	p := macPools[string(key)]
+	macMu.Unlock()
+	if p != nil {
+		if h, ok := p.Get().(hash.Hash); ok {
+			h.Reset()
+			return h
+		}
+	}
+	return hmac.New(sha1.New, key)
+}
+
+func putMAC(key []byte, h hash.Hash) {
+	macMu.Lock()
+	defer macMu.Unlock()
+	p := macPools[string(key)]
+	if p == nil {
+		if len(macPools) >= maxMACPools {
+			return
+		}
+		p = &sync.Pool{}
+		macPools[string(key)] = p
+	}
+	p.Put(h)
 }
 
 // Setters: small pion Setters for the TR-111 attributes.
@@ -260,14 +312,15 @@ type classicIntegrity []byte
 
 func (key classicIntegrity) AddTo(m *stun.Message) error {
 	off := len(m.Raw)
-	m.Add(stun.AttrMessageIntegrity, make([]byte, 20))
-	copy(m.Raw[off+4:off+24], classicMAC(key, m.Raw[:off]))
+	var zero, sum [20]byte
+	m.Add(stun.AttrMessageIntegrity, zero[:])
+	copy(m.Raw[off+4:off+24], classicMAC(key, m.Raw[:off], &sum))
 	return nil
 }
 
 // buildSTUN assembles a message from setters and returns its bytes.
 func buildSTUN(setters ...stun.Setter) ([]byte, error) {
-	m := new(stun.Message)
+	m := &stun.Message{Raw: make([]byte, 0, 256)}
 	if err := m.Build(setters...); err != nil {
 		return nil, err
 	}

@@ -28,7 +28,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 		dir := b.TempDir()
 		cfg := filepath.Join(dir, "c.yaml")
 		os.WriteFile(cfg, []byte("acs: {url: "+acs.URL+"}\ndevice: {oui: 00D09E, serial_number: RSS1}\nstate_dir: "+dir+
-			"/state\nconnection_request: {listen: '127.0.0.1:0'}\ncontrol: {socket: "+dir+"/s}\n"), 0o600)
+			"/state\nconnection_request: {listen: '127.0.0.1:0'}\nudp_connection_request: {listen: '127.0.0.1:0'}\ncontrol: {socket: "+dir+"/s}\n"), 0o600)
 		cmd := exec.Command(binary, "run", "--config", cfg)
 		var errb bytes.Buffer
 		cmd.Stderr = &errb

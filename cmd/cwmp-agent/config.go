@@ -207,8 +207,10 @@ func readParameters(file string) (map[string]any, error) {
 
 var ouiRE = regexp.MustCompile(`^[0-9A-F]{6}$`)
 
+// known accepts the agent's keys and the stun-server's, so that one file
+// can configure both.
 func known(key string) bool {
-	for _, s := range settings {
+	for _, s := range append(append([]setting(nil), settings...), stunSettings...) {
 		if s.key == key {
 			return true
 		}

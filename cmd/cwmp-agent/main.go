@@ -26,6 +26,8 @@ Usage:
   cwmp-agent set PATH VALUE [PATH VALUE]   write parameters as the device
   cwmp-agent dump [PATH]                   every parameter, one JSON object per line
   cwmp-agent inform [EVENT]                ask the running agent for a session
+  cwmp-agent stun-server [flags]           the ACS-side TR-111 STUN server (--listen :3478,
+                                           --secondary, --credentials FILE, --api 127.0.0.1:7549, --state-dir)
   cwmp-agent version                       print the version
 
 get, set, dump and inform talk to the running agent over its control socket
@@ -52,6 +54,8 @@ func run(args []string) error {
 		return cmdRun(args[1:])
 	case "demo":
 		return cmdDemo(args[1:])
+	case "stun-server":
+		return cmdStunServer(args[1:])
 	case "get", "set", "dump", "inform":
 		return cmdControl(args[0], args[1:])
 	case "version", "--version", "-v":

@@ -144,6 +144,8 @@ device:
 state_dir: `+filepath.Join(dir, "state")+`
 connection_request:
   listen: 127.0.0.1:0
+udp_connection_request:
+  listen: 127.0.0.1:0
 control:
   socket: `+sock+`
 log:

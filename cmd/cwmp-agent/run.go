@@ -51,6 +51,7 @@ func cpeConfig(cfg *Config, logs *logSetup) cpe.Config {
 		Host:          host,
 		Log:           logs.ring,
 		NotifyPoll:    cfg.NotifyPoll,
+		UDPListen:     cfg.UDPListen,
 		Logger:        log,
 	}
 }

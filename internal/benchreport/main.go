@@ -45,6 +45,12 @@ var targets = []target{
 	{Bench: "BenchmarkConnectionRequestRoundTrip", Metric: "ns/op", Max: 10e6, Unit: "ms", What: "HTTP Connection Request (Digest) to the end of the empty session, loopback"},
 	{Bench: "BenchmarkActiveChangeToInform", Metric: "ns/op", Max: 20e6, Unit: "ms", What: "change of an Active Notification parameter to its Inform at the ACS"},
 	{Bench: "BenchmarkPoll10k", Metric: "ns/op", Max: 5e6, Unit: "ms", What: "one poll of 10,000 watched computed parameters"},
+	{Bench: "BenchmarkUDPConnRequestInvalid", Metric: "ns/op", Max: 5000, Unit: "µs", What: "reject an invalid UDP Connection Request (≥ 200,000/s per core)"},
+	{Bench: "BenchmarkUDPConnRequestValid", Metric: "ns/op", Max: 10000, Unit: "µs", What: "parse, validate and authenticate a UDP Connection Request (≥ 100,000/s per core)"},
+	{Bench: "BenchmarkSTUNServerBinding", Metric: "ns/op", Max: 10000, Unit: "µs", What: "STUN server: an unauthenticated Binding Request (≥ 100,000/s per core)"},
+	{Bench: "BenchmarkSTUNServerAuthenticated", Metric: "ns/op", Unit: "µs", What: "STUN server: an authenticated BINDING-CHANGE"},
+	{Bench: "ratio BenchmarkSTUNServerAuthenticated/BenchmarkSTUNServerBinding", Metric: "ns/op", Max: 3, Unit: "x", What: "authenticated / unauthenticated cost"},
+	{Bench: "BenchmarkBindingMemory", Metric: "B/binding", Max: 300, Unit: "", What: "STUN server memory per recorded binding (bytes)"},
 	{Bench: "binary linux/arm", Metric: "bytes", Max: 12 << 20, Unit: "MiB", What: "static stripped binary, linux/arm (v7)"},
 	{Bench: "binary linux/arm64", Metric: "bytes", Unit: "MiB", What: "static stripped binary, linux/arm64"},
 	{Bench: "binary linux/mips", Metric: "bytes", Unit: "MiB", What: "static stripped binary, linux/mips (softfloat)"},
@@ -207,6 +213,8 @@ func show(v float64, unit string) string {
 		return fmt.Sprintf("%.1f MB", v)
 	case "MiB":
 		return fmt.Sprintf("%.2f MiB", v/(1<<20))
+	case "x":
+		return fmt.Sprintf("%.2f×", v)
 	}
 	if v == float64(int64(v)) {
 		return strconv.FormatInt(int64(v), 10)
@@ -221,13 +229,22 @@ func rows(results []result) []row {
 	}
 	var out []row
 	for _, t := range targets {
-		r, ok := byName[t.Bench]
-		if !ok {
-			continue
-		}
-		v, ok := r.Metrics[t.Metric]
-		if !ok {
-			continue
+		var v float64
+		if num, den, ok := strings.Cut(strings.TrimPrefix(t.Bench, "ratio "), "/"); ok && strings.HasPrefix(t.Bench, "ratio ") {
+			a, ok1 := byName[num].Metrics[t.Metric]
+			b, ok2 := byName[den].Metrics[t.Metric]
+			if !ok1 || !ok2 || b == 0 {
+				continue
+			}
+			v = a / b
+		} else {
+			r, ok := byName[t.Bench]
+			if !ok {
+				continue
+			}
+			if v, ok = r.Metrics[t.Metric]; !ok {
+				continue
+			}
 		}
 		rw := row{What: t.What, Bench: t.Bench, Metric: t.Metric, Value: v, Shown: show(v, t.Unit)}
 		switch {

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
 	"github.com/cwmp-agent/cwmp-agent/notify"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
+	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
 
 // Config describes one CPE.
@@ -49,6 +51,11 @@ type Config struct {
 	Log *logring.Ring
 	// NotifyPoll is the notify engine's poll interval; 0 means 10 s.
 	NotifyPoll time.Duration
+	// UDPListen is the TR-111 UDP address (STUN and UDP Connection
+	// Requests); "" means no TR-111 Part 2.
+	UDPListen string
+	// STUN tunes the TR-111 client (tests); zero values are the defaults.
+	STUN tr111.ClientConfig
 	Logger     *slog.Logger
 }
 
@@ -59,6 +66,7 @@ type CPE struct {
 	ConnReq *cwmp.ConnReqServer
 	Notify  *notify.Engine
 	Control *control.Server
+	STUN    *tr111.Client // nil without UDPListen
 	cfg     Config
 }
 
@@ -114,6 +122,26 @@ func Build(cfg Config) (*CPE, error) {
 	c.Notify = notify.New(notify.Config{Tree: tree, OnActive: func() { agent.Trigger(cwmp.EventValueChange, "") },
 		StateDir: cfg.StateDir, PollInterval: cfg.NotifyPoll, Clock: ac.Clock, Logger: cfg.Logger})
 	agent.SetNotifier(c.Notify)
+	if cfg.UDPListen != "" {
+		sc := cfg.STUN
+		sc.Store, sc.Root, sc.ListenAddr = tree, cfg.Root, cfg.UDPListen
+		sc.OnConnectionRequest = agent.ConnectionRequest
+		sc.LastTimestamp, sc.SaveTimestamp = agent.LastUDPTimestamp, agent.SetLastUDPTimestamp
+		if sc.Logger == nil {
+			sc.Logger = cfg.Logger
+		}
+		client, err := tr111.NewClient(sc)
+		if err != nil {
+			return nil, err
+		}
+		c.STUN = client
+		// TR-111 2.2.1: a change of a STUN parameter takes effect at once.
+		ms := cfg.Root + ".ManagementServer."
+		for _, p := range []string{"URL", "STUNEnable", "STUNServerAddress", "STUNServerPort", "STUNUsername",
+			"STUNPassword", "STUNMaximumKeepAlivePeriod", "STUNMinimumKeepAlivePeriod"} {
+			tree.OnChange(ms+p, func(datamodel.Event) { client.Reload() })
+		}
+	}
 	if cfg.ControlSocket != "" {
 		c.Control = &control.Server{Tree: tree, Logger: cfg.Logger.With("component", "control"), Inform: c.inform}
 		// "getrpcmethods": the next session asks the ACS for its methods;
@@ -122,6 +150,17 @@ func Build(cfg Config) (*CPE, error) {
 			agent.RequestRPCMethods()
 			return map[string]string{"last": strings.Join(agent.ACSMethods(), ",")}, nil
 		})
+		if c.STUN != nil {
+			// "stun.state": what the TR-111 client knows (phase, mapping,
+			// keep-alive period), for operators and tests.
+			c.Control.Register("stun.state", func(map[string]string) (map[string]string, error) {
+				st := c.STUN.State()
+				return map[string]string{"phase": st.Phase, "server": st.Server, "local": st.Local, "mapped": st.Mapped,
+					"nat": strconv.FormatBool(st.NAT), "period_ms": strconv.FormatInt(st.Period.Milliseconds(), 10),
+					"probes": strconv.Itoa(st.Probes), "binding_changes": strconv.Itoa(st.BindingChanges),
+					"udp_connection_requests": strconv.Itoa(st.Requests)}, nil
+			})
+		}
 		if err := c.Control.Listen(cfg.ControlSocket); err != nil {
 			return nil, err
 		}
@@ -177,6 +216,9 @@ func (c *CPE) Run(ctx context.Context) error {
 	}
 	if c.Control != nil {
 		run(c.Control.Serve)
+	}
+	if c.STUN != nil {
+		run(c.STUN.Run)
 	}
 	wg.Wait()
 	c.Notify.Close()

@@ -1,0 +1,267 @@
+package tr111_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
+	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/internal/control"
+	"github.com/cwmp-agent/cwmp-agent/internal/netlab"
+	"github.com/cwmp-agent/cwmp-agent/schemas"
+	"github.com/cwmp-agent/cwmp-agent/tr111"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// agentBinary builds cwmp-agent once for the lab tests.
+func agentBinary(t *testing.T) string {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cwmp-agent-lab-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "cwmp-agent")
+		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/cwmp-agent").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("%v: %s", err, out)
+		}
+	})
+	require.NoError(t, buildErr)
+	return binPath
+}
+
+// TestLabStund: the CPE client behind a real NAT against the Debian stund:
+// binding discovery, NATDetected, UDPConnectionRequestAddress and
+// binding-timeout discovery through RESPONSE-ADDRESS probes.
+func TestLabStund(t *testing.T) {
+	t.Parallel()
+	netlab.Require(t)
+	stund, err := exec.LookPath("stund")
+	if err != nil {
+		t.Skip("stund not installed (apt-get install stun-server)")
+	}
+	const timeout = 10
+	lab := netlab.New(t, netlab.Options{UDPTimeout: timeout, UDPStreamTimeout: timeout})
+	srv := lab.Command(lab.WAN, stund, "-h", netlab.WANAddr, "-a", netlab.WANAddr2)
+	require.NoError(t, srv.Start())
+	t.Cleanup(func() { srv.Process.Kill(); srv.Wait() })
+
+	tree, err := datamodel.New(schemas.Device(), datamodel.Options{Factory: map[string]string{
+		"Device.ManagementServer.URL":                        "http://" + netlab.WANAddr + ":7547/",
+		"Device.ManagementServer.STUNEnable":                 "true",
+		"Device.ManagementServer.STUNServerAddress":          netlab.WANAddr,
+		"Device.ManagementServer.STUNUsername":               "cpe-stund", // stund drops unpadded USERNAMEs
+		"Device.ManagementServer.STUNMinimumKeepAlivePeriod": "1",
+		"Device.ManagementServer.STUNMaximumKeepAlivePeriod": "20",
+	}})
+	require.NoError(t, err)
+	c, err := tr111.NewClient(tr111.ClientConfig{Store: tree, Root: "Device", ListenAddr: ":7547",
+		ListenPacket: lab.ListenPacket(lab.LAN), Dial: lab.Dial(lab.LAN)})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	var st tr111.State
+	require.Eventually(t, func() bool { st = c.State(); return st.Phase == "monitoring" }, 4*time.Minute, 100*time.Millisecond,
+		"discovery did not finish: %+v", c.State())
+	assert.True(t, st.NAT)
+	assert.Equal(t, "true", tree.MustGet("Device.ManagementServer.NATDetected"))
+	addr := tree.MustGet("Device.ManagementServer.UDPConnectionRequestAddress")
+	assert.True(t, strings.HasPrefix(addr, netlab.GWWAN+":"), "the public address of the binding: %s", addr)
+	assertPeriod(t, st.Period, timeout*time.Second, st.Probes, 1, 20)
+}
+
+// assertPeriod checks the discovered keep-alive period against the real
+// timeout and the probe count against the binary search bound.
+func assertPeriod(t *testing.T, period, real time.Duration, probes, min, max int) {
+	t.Helper()
+	assert.LessOrEqual(t, period, real, "never above the real timeout")
+	assert.GreaterOrEqual(t, period, real*85/100, "within the last 15%% below the real timeout: %v", period)
+	bound := int(math.Log2(float64(max-min)/1)) + 2
+	assert.LessOrEqual(t, probes, bound, "at most log2((max-min)/resolution)+2 probes")
+}
+
+// TestLabOwnServer runs the agent binary behind the NAT against the
+// project's STUN server and the test ACS: the authenticated BINDING-CHANGE,
+// the public binding recorded, the keep-alive period discovered for a 10 s
+// and a 25 s conntrack timeout, a UDP Connection Request through the API
+// that starts a session, and a new binding after the NAT forgets.
+func TestLabOwnServer(t *testing.T) {
+	for _, tc := range []struct {
+		timeout, max int
+	}{{10, 30}, {25, 40}} {
+		t.Run(fmt.Sprintf("timeout-%ds", tc.timeout), func(t *testing.T) {
+			t.Parallel()
+			netlab.Require(t)
+			runLab(t, tc.timeout, tc.max)
+		})
+	}
+}
+
+func runLab(t *testing.T, timeout, max int) {
+	bin := agentBinary(t)
+	lab := netlab.New(t, netlab.Options{UDPTimeout: timeout, UDPStreamTimeout: timeout, RandomPorts: true})
+
+	// The ACS side, in the WAN namespace: the test ACS and our STUN server.
+	ln, err := lab.Listen(lab.WAN, "tcp", netlab.WANAddr+":0")
+	require.NoError(t, err)
+	acs := cwmptest.Serve(ln)
+	t.Cleanup(func() { acs.Close() })
+	srv, err := tr111.NewServer(tr111.ServerConfig{Listen: netlab.WANAddr + ":3478", ListenPacket: lab.ListenPacket(lab.WAN)})
+	require.NoError(t, err)
+	srv.SetCredentials(map[string]tr111.Credential{"cpe-lab": {STUNUsername: "cpe-lab", STUNPassword: "lab-pw", CRUsername: "cr", CRPassword: "cr-pw"}})
+	sctx, scancel := context.WithCancel(context.Background())
+	sdone := make(chan struct{})
+	go func() { srv.Run(sctx); close(sdone) }()
+	t.Cleanup(func() { scancel(); <-sdone })
+	api := httptest.NewServer(srv.Handler())
+	t.Cleanup(api.Close)
+
+	// The CPE, in the LAN namespace.
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	cfg := fmt.Sprintf(`acs: {url: "%s"}
+device: {oui: 00D09E, product_class: Lab, serial_number: LAB1}
+state_dir: %s/state
+connection_request: {listen: ":7547", username: cr, password: cr-pw}
+udp_connection_request: {listen: ":7547"}
+control: {socket: %s}
+periodic_inform: {enable: false}
+log: {level: debug}
+parameters:
+  Device.ManagementServer.STUNEnable: true
+  Device.ManagementServer.STUNServerAddress: %s
+  Device.ManagementServer.STUNServerPort: 3478
+  Device.ManagementServer.STUNUsername: cpe-lab
+  Device.ManagementServer.STUNPassword: lab-pw
+  Device.ManagementServer.STUNMinimumKeepAlivePeriod: 1
+  Device.ManagementServer.STUNMaximumKeepAlivePeriod: %d
+`, acs.URL, dir, sock, netlab.WANAddr, max)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600))
+	agent := lab.Command(lab.LAN, bin, "run", "--config", filepath.Join(dir, "c.yaml"))
+	logf, err := os.Create(filepath.Join(dir, "agent.log"))
+	require.NoError(t, err)
+	agent.Stderr = logf
+	require.NoError(t, agent.Start())
+	t.Cleanup(func() {
+		agent.Process.Kill()
+		agent.Wait()
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "agent.log"))
+			t.Logf("agent log:\n%s", tail(string(b), 4000))
+		}
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Minute)
+	defer cancel()
+	id := "00D09E-Lab-LAB1"
+	require.NoError(t, acs.WaitSessions(ctx, id, 1), "the agent reaches the ACS through the NAT")
+
+	state := func() map[string]string {
+		r, err := control.Do(sock, control.Request{Op: "call", Name: "stun.state"})
+		if err != nil {
+			return nil
+		}
+		return r.Result
+	}
+	var st map[string]string
+	require.Eventually(t, func() bool { st = state(); return st != nil && st["phase"] == "monitoring" }, 5*time.Minute, 200*time.Millisecond,
+		"discovery did not finish: %v", state())
+	period, _ := strconv.Atoi(st["period_ms"])
+	probes, _ := strconv.Atoi(st["probes"])
+	assertPeriod(t, time.Duration(period)*time.Millisecond, time.Duration(timeout)*time.Second, probes, 1, max)
+	assert.Equal(t, "true", st["nat"])
+
+	get := func(p string) string {
+		r, err := control.Do(sock, control.Request{Op: "get", Path: p})
+		if err != nil || len(r.Values) != 1 {
+			return ""
+		}
+		return r.Values[0].Value
+	}
+	addr := get("Device.ManagementServer.UDPConnectionRequestAddress")
+	assert.True(t, strings.HasPrefix(addr, netlab.GWWAN+":"), addr)
+	assert.Equal(t, "true", get("Device.ManagementServer.NATDetected"))
+
+	// The server authenticated the BINDING-CHANGE and recorded the public binding.
+	bs := srv.Bindings()
+	require.Len(t, bs, 1)
+	assert.True(t, bs[0].Authenticated)
+	assert.Equal(t, addr, bs[0].Address)
+
+	// A UDP Connection Request through the API reaches the agent and starts a session.
+	resp, err := http.Post(api.URL+"/connection-request", "application/json", strings.NewReader(`{"username":"cpe-lab"}`))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	_, err = acs.WaitEvent(ctx, id, "6 CONNECTION REQUEST")
+	require.NoError(t, err, "the UDP Connection Request started a session")
+
+	// The NAT forgets the binding: a new one, announced with BINDING-CHANGE.
+	require.NoError(t, lab.FlushConntrack())
+	require.Eventually(t, func() bool {
+		a := get("Device.ManagementServer.UDPConnectionRequestAddress")
+		b := srv.Bindings()
+		return a != "" && a != addr && len(b) == 1 && b[0].Address == a
+	}, 3*time.Minute, 200*time.Millisecond, "a changed binding gives a new UDPConnectionRequestAddress and a BINDING-CHANGE")
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+// TestStunClientInterop: the Debian stun client (a plain RFC 3489 client)
+// gets correct answers from our server.
+func TestStunClientInterop(t *testing.T) {
+	client, err := exec.LookPath("stun")
+	if err != nil {
+		t.Skip("the stun client is not installed (apt-get install stun-client)")
+	}
+	srv, err := tr111.NewServer(tr111.ServerConfig{Listen: "127.0.0.1:0"})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { srv.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer ccancel()
+	out, _ := exec.CommandContext(cctx, client, srv.Addr().String(), "-v").CombinedOutput()
+	s := string(out)
+	assert.Contains(t, s, "MappedAddress = 127.0.0.1:", s)
+	assert.Contains(t, s, fmt.Sprintf("SourceAddress = 127.0.0.1:%d", srv.Addr().Port))
+	assert.Contains(t, s, fmt.Sprintf("ChangedAddress = 127.0.0.1:%d", srv.Addr().Port), "no secondary: CHANGED-ADDRESS is the primary")
+	assert.Contains(t, s, "Primary: Open", "no NAT on loopback")
+}

@@ -1,0 +1,251 @@
+package tr111
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v3"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+var testCreds = map[string]Credential{"cpe-7": {STUNUsername: "cpe-7", STUNPassword: "pw7", CRUsername: "u7", CRPassword: "c7"}}
+
+func respond(t *testing.T, s *Server, req []byte, from *net.UDPAddr) (*Message, *net.UDPAddr) {
+	t.Helper()
+	out, to, _ := s.Respond(req, from, false)
+	if out == nil {
+		return nil, nil
+	}
+	m, err := DecodeSTUN(out)
+	require.NoError(t, err)
+	return m, to
+}
+
+func newTestServer(t *testing.T) *Server {
+	s, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", StateDir: t.TempDir()})
+	require.NoError(t, err)
+	t.Cleanup(func() { s.pri.Close() })
+	s.SetCredentials(testCreds)
+	return s
+}
+
+func TestServerAnswersInKind(t *testing.T) {
+	s := newTestServer(t)
+	from := &net.UDPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 5060}
+	for _, cookie := range []bool{false, true} {
+		id := NewTxID(cookie)
+		req, err := buildSTUN(stun.BindingRequest, txID(id))
+		require.NoError(t, err)
+		m, to := respond(t, s, req, from)
+		require.NotNil(t, m)
+		assert.Equal(t, stun.BindingSuccess, m.Type)
+		assert.Equal(t, id, m.ID, "the 16-byte ID is echoed")
+		assert.Equal(t, from.String(), to.String())
+		mapped, err := m.Address(stun.AttrMappedAddress)
+		require.NoError(t, err)
+		assert.Equal(t, from.String(), mapped.String())
+		ch, err := m.Address(AttrChangedAddress)
+		require.NoError(t, err)
+		assert.Equal(t, s.Addr().Port, ch.Port, "without a secondary, CHANGED-ADDRESS is the primary")
+		assert.Equal(t, cookie, m.Has(stun.AttrXORMappedAddress), "XOR-MAPPED-ADDRESS only with the cookie")
+	}
+
+	// RESPONSE-ADDRESS is honoured; CHANGE-REQUEST is ignored without a secondary.
+	ra := &net.UDPAddr{IP: net.IPv4(203, 0, 113, 5), Port: 4000}
+	req, _ := buildSTUN(stun.BindingRequest, txID(NewTxID(false)), addressAttr{AttrResponseAddress, ra}, changeRequest{ip: true})
+	m, to := respond(t, s, req, from)
+	require.NotNil(t, m)
+	assert.Equal(t, ra.String(), to.String())
+	rf, err := m.Address(AttrReflectedFrom)
+	require.NoError(t, err)
+	assert.Equal(t, from.String(), rf.String())
+
+	out, _, _ := s.Respond([]byte("GET http://x HTTP/1.1\r\n\r\n"), from, false)
+	assert.Nil(t, out)
+	resp, _ := buildSTUN(stun.BindingSuccess, txID(NewTxID(false)))
+	out, _, _ = s.Respond(resp, from, false)
+	assert.Nil(t, out, "only requests are answered")
+}
+
+// changeRequest sets CHANGE-REQUEST (tests only: the CPE never needs it).
+type changeRequest struct{ ip, port bool }
+
+func (c changeRequest) AddTo(m *stun.Message) error {
+	v := []byte{0, 0, 0, 0}
+	if c.ip {
+		v[3] |= 4
+	}
+	if c.port {
+		v[3] |= 2
+	}
+	m.Add(AttrChangeRequest, v)
+	return nil
+}
+
+func TestServerAuthenticatedBindingChange(t *testing.T) {
+	s := newTestServer(t)
+	from := &net.UDPAddr{IP: net.IPv4(198, 51, 100, 2), Port: 61000}
+	change := func(id TxID, key []byte) []byte {
+		set := []stun.Setter{stun.BindingRequest, txID(id), connReqBinding{}, bindingChange{}, paddedUsername("cpe-7")}
+		if key != nil {
+			if id.HasCookie() {
+				set = append(set, stun.NewShortTermIntegrity(string(key)))
+			} else {
+				set = append(set, classicIntegrity(key))
+			}
+		}
+		b, err := buildSTUN(set...)
+		require.NoError(t, err)
+		return b
+	}
+	m, _ := respond(t, s, change(NewTxID(false), nil), from)
+	assert.Equal(t, 401, m.ErrorCode(), "BINDING-CHANGE without integrity is challenged")
+	assert.Empty(t, s.Bindings())
+
+	m, _ = respond(t, s, change(NewTxID(false), []byte("wrong")), from)
+	assert.Equal(t, 431, m.ErrorCode(), "a failed authentication gets an error")
+	assert.Empty(t, s.Bindings(), "and nothing else")
+
+	id := NewTxID(false)
+	m, _ = respond(t, s, change(id, []byte("pw7")), from)
+	require.Equal(t, stun.BindingSuccess, m.Type)
+	assert.True(t, m.CheckIntegrity([]byte("pw7")), "the response carries integrity in kind")
+	bs := s.Bindings()
+	require.Len(t, bs, 1)
+	assert.Equal(t, from.String(), bs[0].Address)
+	updated := bs[0].Updated
+
+	// A copy of the same transaction from elsewhere changes nothing.
+	other := &net.UDPAddr{IP: net.IPv4(198, 51, 100, 3), Port: 1}
+	respond(t, s, change(id, []byte("pw7")), other)
+	assert.Equal(t, from.String(), s.Bindings()[0].Address)
+
+	// RFC 5389 integrity is accepted too.
+	m, _ = respond(t, s, change(NewTxID(true), []byte("pw7")), other)
+	require.Equal(t, stun.BindingSuccess, m.Type)
+	assert.Equal(t, other.String(), s.Bindings()[0].Address)
+	assert.True(t, s.Bindings()[0].Updated.After(updated) || s.Bindings()[0].Updated.Equal(updated))
+
+	// A periodic request with CONNECTION-REQUEST-BINDING from the recorded
+	// address refreshes it; from another address it must authenticate.
+	keep, _ := buildSTUN(stun.BindingRequest, txID(NewTxID(false)), connReqBinding{}, paddedUsername("cpe-7"))
+	m, _ = respond(t, s, keep, other)
+	assert.Equal(t, stun.BindingSuccess, m.Type)
+	m, _ = respond(t, s, keep, from)
+	assert.Equal(t, 401, m.ErrorCode())
+	assert.Equal(t, other.String(), s.Bindings()[0].Address)
+}
+
+func TestServerConnectionRequestsAndPersistence(t *testing.T) {
+	dir := t.TempDir()
+	s, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", StateDir: dir, Spacing: time.Millisecond})
+	require.NoError(t, err)
+	s.SetCredentials(testCreds)
+	cpe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer cpe.Close()
+	id := NewTxID(false)
+	req, _ := buildSTUN(stun.BindingRequest, txID(id), connReqBinding{}, bindingChange{}, paddedUsername("cpe-7"), classicIntegrity("pw7"))
+	_, _, _ = s.Respond(req, cpe.LocalAddr().(*net.UDPAddr), false)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+
+	_, err = s.ConnectionRequest(ctx, "cpe-7")
+	require.NoError(t, err)
+	var got []string
+	cpe.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for len(got) < 3 {
+		buf := make([]byte, 1500)
+		n, from, err := cpe.ReadFromUDP(buf)
+		require.NoError(t, err)
+		assert.Equal(t, s.Addr().Port, from.Port, "sent from the STUN socket itself")
+		got = append(got, string(buf[:n]))
+	}
+	assert.Equal(t, got[0], got[1], "identical copies")
+	assert.Equal(t, got[0], got[2])
+	r, err := ParseUDPConnRequest([]byte(got[0]))
+	require.NoError(t, err)
+	assert.NoError(t, r.Verify("u7", "c7", 0, ""))
+	assert.True(t, strings.HasPrefix(got[0], "GET http://"+cpe.LocalAddr().String()+"?"), "Authority from the binding, empty path")
+	_, err = s.ConnectionRequest(ctx, "nobody")
+	assert.ErrorIs(t, err, ErrUnknownCPE)
+
+	cancel()
+	<-done
+	s2, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", StateDir: dir})
+	require.NoError(t, err)
+	defer s2.pri.Close()
+	require.Len(t, s2.Bindings(), 1, "bindings survive a restart")
+	assert.Equal(t, cpe.LocalAddr().String(), s2.Bindings()[0].Address)
+}
+
+func TestParseCredentials(t *testing.T) {
+	c, err := ParseCredentials(strings.NewReader("# comment\ncpe-1 p1 cr1 cp1\n\n  cpe-2\tp2 cr2 cp2 # trailing\n"))
+	require.NoError(t, err)
+	assert.Equal(t, Credential{STUNUsername: "cpe-2", STUNPassword: "p2", CRUsername: "cr2", CRPassword: "cp2"}, c["cpe-2"])
+	_, err = ParseCredentials(strings.NewReader("cpe-1 p1 cr1\n"))
+	assert.ErrorContains(t, err, "line 1")
+	_, err = ParseCredentials(strings.NewReader("a b c d\na e f g\n"))
+	assert.ErrorContains(t, err, "twice")
+}
+
+func TestServerAPI(t *testing.T) {
+	s, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", Spacing: time.Millisecond})
+	require.NoError(t, err)
+	s.SetCredentials(testCreds)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	cpe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer cpe.Close()
+	req, _ := buildSTUN(stun.BindingRequest, txID(NewTxID(false)), connReqBinding{}, bindingChange{}, paddedUsername("cpe-7"), classicIntegrity("pw7"))
+	s.Respond(req, cpe.LocalAddr().(*net.UDPAddr), false)
+
+	api := httptest.NewServer(s.Handler())
+	defer api.Close()
+	get := func(p string) string {
+		resp, err := http.Get(api.URL + p)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	assert.Equal(t, "ok\n", get("/healthz"))
+	assert.Contains(t, get("/bindings"), `"username":"cpe-7"`)
+	post := func(body string) (int, string) {
+		resp, err := http.Post(api.URL+"/connection-request", "application/json", strings.NewReader(body))
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	code, body := post(`{"username":"cpe-7"}`)
+	assert.Equal(t, 200, code, body)
+	assert.Contains(t, body, cpe.LocalAddr().String())
+	cpe.SetReadDeadline(time.Now().Add(2 * time.Second))
+	buf := make([]byte, 1500)
+	n, _, err := cpe.ReadFromUDP(buf)
+	require.NoError(t, err)
+	r, err := ParseUDPConnRequest(buf[:n])
+	require.NoError(t, err)
+	assert.NoError(t, r.Verify("u7", "c7", 0, ""))
+
+	code, _ = post(`{"username":"nobody"}`)
+	assert.Equal(t, 404, code)
+	code, body = post(`{"address":"` + cpe.LocalAddr().String() + `","cr_username":"x","cr_password":"y"}`)
+	assert.Equal(t, 200, code, body)
+	code, _ = post(`{}`)
+	assert.Equal(t, 400, code)
+	code, _ = post(`{bad json`)
+	assert.Equal(t, 400, code)
+}
