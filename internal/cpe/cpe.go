@@ -55,8 +55,8 @@ type Config struct {
 	// Requests); "" means no TR-111 Part 2.
 	UDPListen string
 	// STUN tunes the TR-111 client (tests); zero values are the defaults.
-	STUN tr111.ClientConfig
-	Logger     *slog.Logger
+	STUN   tr111.ClientConfig
+	Logger *slog.Logger
 }
 
 // CPE is one assembled device.
