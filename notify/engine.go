@@ -401,7 +401,9 @@ func (e *Engine) Run(ctx context.Context) error {
 			e.cfg.OnActive()
 			continue
 		}
-		t := e.cfg.Clock.NewTimer(next.Sub(now))
+		// The wait is measured from the clock as it is now, not from the
+		// start of the loop.
+		t := e.cfg.Clock.NewTimer(next.Sub(e.cfg.Clock.Now()))
 		select {
 		case <-ctx.Done():
 			t.Stop()

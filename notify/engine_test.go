@@ -78,9 +78,9 @@ func (r *rig) deliver() []string {
 func (r *rig) waitActive(n int32) {
 	r.t.Helper()
 	require.Eventually(r.t, func() bool {
-		r.clk.Advance(time.Millisecond)
+		r.clk.Advance(10 * time.Millisecond)
 		return r.active.Load() >= n
-	}, 5*time.Second, time.Millisecond)
+	}, 10*time.Second, time.Millisecond)
 }
 
 func TestPassiveRidesTheNextInform(t *testing.T) {

@@ -249,3 +249,27 @@ func TestServerAPI(t *testing.T) {
 	code, _ = post(`{bad json`)
 	assert.Equal(t, 400, code)
 }
+
+func TestServerSecondaryAddress(t *testing.T) {
+	s, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", Secondary: "127.0.0.1:0"})
+	require.NoError(t, err)
+	defer s.pri.Close()
+	defer s.sec.Close()
+	from := &net.UDPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 5060}
+	req, _ := buildSTUN(stun.BindingRequest, txID(NewTxID(false)))
+	out, _, via := s.Respond(req, from, false)
+	require.NotNil(t, out)
+	m, _ := DecodeSTUN(out)
+	ch, err := m.Address(AttrChangedAddress)
+	require.NoError(t, err)
+	assert.Equal(t, s.secA.Port, ch.Port, "CHANGED-ADDRESS names the secondary")
+	assert.Equal(t, s.pri, via)
+	req, _ = buildSTUN(stun.BindingRequest, txID(NewTxID(false)), changeRequest{ip: true, port: true})
+	out, _, via = s.Respond(req, from, false)
+	require.NotNil(t, out)
+	assert.Equal(t, s.sec, via, "CHANGE-REQUEST is answered from the secondary")
+	m, _ = DecodeSTUN(out)
+	src, err := m.Address(AttrSourceAddress)
+	require.NoError(t, err)
+	assert.Equal(t, s.secA.Port, src.Port)
+}

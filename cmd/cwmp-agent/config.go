@@ -61,7 +61,8 @@ var settings = []setting{
 	{"connection_request.username", "", "factory ConnectionRequestUsername"},
 	{"connection_request.password", "", "factory ConnectionRequestPassword"},
 	{"connection_request.url", "", "announce this ConnectionRequestURL instead of the computed one (port forward, name)"},
-	{"udp_connection_request.listen", ":7547", "UDP address for TR-111 UDP Connection Requests and STUN"},
+	{"udp_connection_request.listen", ":7547", "UDP address for TR-111 UDP Connection Requests and STUN (empty: off)"},
+	{"udp_connection_request.persist_timestamp", true, "keep the last accepted UDP Connection Request timestamp across restarts"},
 	{"periodic_inform.enable", true, "factory PeriodicInformEnable"},
 	{"periodic_inform.interval", 3600, "factory PeriodicInformInterval, seconds"},
 	{"parameters", map[string]any{}, "map of full parameter path to factory value"},
@@ -94,6 +95,7 @@ type Config struct {
 	StateDir          string
 	ConnectionRequest struct{ Listen, Username, Password, URL string }
 	UDPListen         string
+	UDPPersistTS      bool
 	Periodic          struct {
 		Enable   bool
 		Interval int
@@ -289,6 +291,7 @@ func decode(v *viper.Viper, params map[string]any) (*Config, error) {
 	cr.Listen, cr.Username, cr.Password, cr.URL = str("connection_request.listen"), v.GetString(vkey("connection_request.username")),
 		v.GetString(vkey("connection_request.password")), str("connection_request.url")
 	cfg.UDPListen = str("udp_connection_request.listen")
+	cfg.UDPPersistTS = boolean("udp_connection_request.persist_timestamp")
 	cfg.Periodic.Enable = boolean("periodic_inform.enable")
 	cfg.Periodic.Interval = integer("periodic_inform.interval")
 	cfg.Socket = str("control.socket")

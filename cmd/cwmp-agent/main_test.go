@@ -237,7 +237,7 @@ func params(inf *soap.Inform) map[string]string {
 func TestREADMEListsEveryKey(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
 	require.NoError(t, err)
-	for _, s := range settings {
+	for _, s := range append(append([]setting(nil), settings...), stunSettings...) {
 		assert.Contains(t, string(b), "`"+s.key+"`", "README: configuration key %s", s.key)
 	}
 }

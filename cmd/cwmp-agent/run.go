@@ -45,14 +45,15 @@ func cpeConfig(cfg *Config, logs *logSetup) cpe.Config {
 			Hooks:                   cwmp.Hooks{Reboot: cfg.Hooks.Reboot, FactoryReset: cfg.Hooks.FactoryReset, Firmware: cfg.Hooks.Firmware, ConfigFile: cfg.Hooks.ConfigFile},
 			Logger:                  log,
 		},
-		ConnReqListen: cfg.ConnectionRequest.Listen,
-		ConnReqURL:    cfg.ConnectionRequest.URL,
-		ControlSocket: cfg.Socket,
-		Host:          host,
-		Log:           logs.ring,
-		NotifyPoll:    cfg.NotifyPoll,
-		UDPListen:     cfg.UDPListen,
-		Logger:        log,
+		ConnReqListen:        cfg.ConnectionRequest.Listen,
+		ConnReqURL:           cfg.ConnectionRequest.URL,
+		ControlSocket:        cfg.Socket,
+		Host:                 host,
+		Log:                  logs.ring,
+		NotifyPoll:           cfg.NotifyPoll,
+		UDPListen:            cfg.UDPListen,
+		VolatileUDPTimestamp: !cfg.UDPPersistTS,
+		Logger:               log,
 	}
 }
 

@@ -54,6 +54,9 @@ type Config struct {
 	// UDPListen is the TR-111 UDP address (STUN and UDP Connection
 	// Requests); "" means no TR-111 Part 2.
 	UDPListen string
+	// VolatileUDPTimestamp forgets the last accepted UDP Connection Request
+	// timestamp at restart (TR-111 2.2.1.4 allows either).
+	VolatileUDPTimestamp bool
 	// STUN tunes the TR-111 client (tests); zero values are the defaults.
 	STUN   tr111.ClientConfig
 	Logger *slog.Logger
@@ -126,7 +129,9 @@ func Build(cfg Config) (*CPE, error) {
 		sc := cfg.STUN
 		sc.Store, sc.Root, sc.ListenAddr = tree, cfg.Root, cfg.UDPListen
 		sc.OnConnectionRequest = agent.ConnectionRequest
-		sc.LastTimestamp, sc.SaveTimestamp = agent.LastUDPTimestamp, agent.SetLastUDPTimestamp
+		if !cfg.VolatileUDPTimestamp {
+			sc.LastTimestamp, sc.SaveTimestamp = agent.LastUDPTimestamp, agent.SetLastUDPTimestamp
+		}
 		if sc.Logger == nil {
 			sc.Logger = cfg.Logger
 		}

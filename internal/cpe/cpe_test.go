@@ -3,6 +3,7 @@ package cpe
 import (
 	"context"
 	"fmt"
+	"net"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/internal/logring"
 	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
 	"github.com/cwmp-agent/cwmp-agent/soap"
+	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
 
 func build(t testing.TB, acs *cwmptest.ACS, root string) (*CPE, context.CancelFunc) {
@@ -106,4 +108,62 @@ func BenchmarkActiveChangeToInform(b *testing.B) {
 		}
 		b.StartTimer()
 	}
+}
+
+// TestUDPConnectionRequestUnderFlood: a flood of invalid datagrams on the
+// TR-111 port does not keep a valid UDP Connection Request from starting a
+// session, nor sessions from completing.
+func TestUDPConnectionRequestUnderFlood(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	factory := map[string]string{
+		"Device.ManagementServer.URL":                       acs.URL,
+		"Device.DeviceInfo.ManufacturerOUI":                 "00D09E",
+		"Device.DeviceInfo.SerialNumber":                    "FLOOD",
+		"Device.ManagementServer.PeriodicInformEnable":      "false",
+		"Device.ManagementServer.ConnectionRequestUsername": "cr",
+		"Device.ManagementServer.ConnectionRequestPassword": "crpw",
+	}
+	c, err := Build(Config{Root: "Device", StateDir: t.TempDir(), Factory: factory, UDPListen: "127.0.0.1:0",
+		Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond}})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { c.Run(ctx); close(done) }()
+	defer func() { cancel(); <-done }()
+	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer wcancel()
+	require.NoError(t, acs.WaitSessions(wctx, "00D09E-FLOOD", 1))
+
+	conn, err := net.Dial("udp4", c.STUN.LocalAddr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	stop := make(chan struct{})
+	flooded := make(chan int)
+	go func() {
+		n := 0
+		junk := [][]byte{[]byte("GET http://x?ts=1 HTTP/1.1\r\n\r\n"), []byte("garbage"), {0, 1, 0, 0}}
+		for {
+			select {
+			case <-stop:
+				flooded <- n
+				return
+			default:
+			}
+			conn.Write(junk[n%len(junk)])
+			n++
+		}
+	}()
+	time.Sleep(200 * time.Millisecond)
+	valid := tr111.FormatUDPConnRequest(c.STUN.LocalAddr().String(), uint64(time.Now().Unix()), "1", "cr", "n", "crpw")
+	for i := 0; i < 3; i++ {
+		conn.Write(valid)
+	}
+	_, err = acs.WaitEvent(wctx, "00D09E-FLOOD", "6 CONNECTION REQUEST")
+	close(stop)
+	n := <-flooded
+	require.NoError(t, err, "the session started despite %d junk datagrams", n)
+	require.NoError(t, acs.WaitSessions(wctx, "00D09E-FLOOD", 2))
+	t.Logf("%d junk datagrams sent during the test", n)
 }
