@@ -785,6 +785,14 @@ func (t *Tree) setParameterKey(key *string, origin Origin) []Event {
 // default values and returns its instance number. Instance numbers are never
 // reused: each table keeps a counter that only grows, and it is persisted.
 func (t *Tree) AddObject(path string, opt SetOptions) (uint32, error) {
+	return t.AddInstance(path, nil, opt)
+}
+
+// AddInstance is AddObject with the new instance's parameters set at once
+// (values by parameter name within the instance): a device module adding a
+// table entry (TR-111 1.2.1 ManageableDevice) never shows it half filled.
+// A value that breaks its type fails the whole addition.
+func (t *Tree) AddInstance(path string, values map[string]string, opt SetOptions) (uint32, error) {
 	t.mu.Lock()
 	tg, err := t.lookup(path)
 	if err != nil || tg.tab == nil {
@@ -807,6 +815,19 @@ func (t *Tree) AddObject(path string, opt SetOptions) (uint32, error) {
 	inst := tb.next
 	oldNext := tb.next
 	n := t.newNode(tg.tab, path+strconv.FormatUint(uint64(inst), 10)+".", inst, false)
+	for name, v := range values {
+		p := tg.tab.byName[name]
+		if p == nil || p.Computed || p.CountOf != nil {
+			t.mu.Unlock()
+			return 0, &PathError{Op: "add", Path: n.path + name, Err: ErrInvalidName}
+		}
+		cv, err := p.Type.Canonical(v)
+		if err != nil {
+			t.mu.Unlock()
+			return 0, &PathError{Op: "add", Path: n.path + name, Err: err}
+		}
+		n.vals[p.idx].v, n.vals[p.idx].set = cv, true
+	}
 	tb.add(n)
 	oldKey := t.paramKeyValue()
 	evs := []Event{{Kind: ObjectAdded, Path: n.path, Origin: opt.Origin}}

@@ -541,3 +541,30 @@ func TestConcurrentUse(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, v)
 }
+
+func TestAddInstanceWithValues(t *testing.T) {
+	tr := newTestTree(t, t.TempDir(), nil)
+	var seen []Event
+	cancel := tr.Watch(func(e Event) {
+		// The values are in place when the addition is announced.
+		if e.Kind == ObjectAdded {
+			v, err := tr.Get(e.Path + "OUI")
+			require.NoError(t, err)
+			assert.Equal(t, "00D09E", v)
+		}
+		seen = append(seen, e)
+	})
+	defer cancel()
+	inst, err := tr.AddInstance("Dev.Mgmt.Entry.", map[string]string{"OUI": "00D09E"}, SetOptions{Origin: OriginDevice})
+	require.NoError(t, err)
+	assert.Equal(t, "00D09E", tr.MustGet(fmt.Sprintf("Dev.Mgmt.Entry.%d.OUI", inst)))
+	assert.Equal(t, "1", tr.MustGet("Dev.Mgmt.EntryCount"))
+	require.Len(t, seen, 2)
+
+	// A value that breaks its type, or an unknown name, adds nothing.
+	_, err = tr.AddInstance("Dev.Mgmt.Entry.", map[string]string{"OUI": "0123456789"}, SetOptions{Origin: OriginDevice})
+	assert.ErrorIs(t, err, ErrInvalidValue)
+	_, err = tr.AddInstance("Dev.Mgmt.Entry.", map[string]string{"Nope": "x"}, SetOptions{Origin: OriginDevice})
+	assert.ErrorIs(t, err, ErrInvalidName)
+	assert.Equal(t, "1", tr.MustGet("Dev.Mgmt.EntryCount"))
+}

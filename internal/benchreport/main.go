@@ -51,6 +51,8 @@ var targets = []target{
 	{Bench: "BenchmarkSTUNServerAuthenticated", Metric: "ns/op", Unit: "µs", What: "STUN server: an authenticated BINDING-CHANGE"},
 	{Bench: "ratio BenchmarkSTUNServerAuthenticated/BenchmarkSTUNServerBinding", Metric: "ns/op", Max: 3, Unit: "x", What: "authenticated / unauthenticated cost"},
 	{Bench: "BenchmarkBindingMemory", Metric: "B/binding", Max: 300, Unit: "", What: "STUN server memory per recorded binding (bytes)"},
+	{Bench: "BenchmarkOption125Parse", Metric: "ns/op", Max: 1000, Unit: "µs", What: "parse a client's option 125 and validate its Device Identity"},
+	{Bench: "BenchmarkOption125Build", Metric: "ns/op", Max: 1000, Unit: "µs", What: "build the Gateway Identity option 125"},
 	{Bench: "binary linux/arm", Metric: "bytes", Max: 12 << 20, Unit: "MiB", What: "static stripped binary, linux/arm (v7)"},
 	{Bench: "binary linux/arm64", Metric: "bytes", Unit: "MiB", What: "static stripped binary, linux/arm64"},
 	{Bench: "binary linux/mips", Metric: "bytes", Unit: "MiB", What: "static stripped binary, linux/mips (softfloat)"},
