@@ -142,7 +142,10 @@ func (l *Lab) destroy() {
 }
 
 // Command runs a program inside a namespace.
-func (l *Lab) Command(ns string, name string, args ...string) *exec.Cmd {
+func (l *Lab) Command(ns string, name string, args ...string) *exec.Cmd { return Command(ns, name, args...) }
+
+// Command runs a program inside the named network namespace.
+func Command(ns string, name string, args ...string) *exec.Cmd {
 	return exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
 }
 
@@ -160,7 +163,11 @@ func (l *Lab) FlushConntrack() error {
 
 // In runs fn with the calling goroutine's thread inside the namespace.
 // Sockets fn creates belong to the namespace for their whole life.
-func (l *Lab) In(ns string, fn func() error) error {
+func (l *Lab) In(ns string, fn func() error) error { return In(ns, fn) }
+
+// In runs fn with the calling goroutine's thread inside the named network
+// namespace.
+func In(ns string, fn func() error) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", syscall.Gettid()))
