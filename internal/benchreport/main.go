@@ -53,6 +53,7 @@ var targets = []target{
 	{Bench: "BenchmarkBindingMemory", Metric: "B/binding", Max: 300, Unit: "", What: "STUN server memory per recorded binding (bytes)"},
 	{Bench: "BenchmarkOption125Parse", Metric: "ns/op", Max: 1000, Unit: "µs", What: "parse a client's option 125 and validate its Device Identity"},
 	{Bench: "BenchmarkOption125Build", Metric: "ns/op", Max: 1000, Unit: "µs", What: "build the Gateway Identity option 125"},
+	{Bench: "BenchmarkGatewayExchange", Metric: "exchanges/s", Min: 1000, Unit: "", What: "gateway: DHCP exchanges per second with a Device Identity, ManageableDevice table kept"},
 	{Bench: "binary linux/arm", Metric: "bytes", Max: 12 << 20, Unit: "MiB", What: "static stripped binary, linux/arm (v7)"},
 	{Bench: "binary linux/arm64", Metric: "bytes", Unit: "MiB", What: "static stripped binary, linux/arm64"},
 	{Bench: "binary linux/mips", Metric: "bytes", Unit: "MiB", What: "static stripped binary, linux/mips (softfloat)"},
