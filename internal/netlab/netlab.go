@@ -142,7 +142,9 @@ func (l *Lab) destroy() {
 }
 
 // Command runs a program inside a namespace.
-func (l *Lab) Command(ns string, name string, args ...string) *exec.Cmd { return Command(ns, name, args...) }
+func (l *Lab) Command(ns string, name string, args ...string) *exec.Cmd {
+	return Command(ns, name, args...)
+}
 
 // Command runs a program inside the named network namespace.
 func Command(ns string, name string, args ...string) *exec.Cmd {
