@@ -71,6 +71,19 @@ var settings = []setting{
 	{"hooks.factory_reset", "", "command run for FactoryReset; empty: virtual reset"},
 	{"hooks.firmware", "", "command run for a downloaded firmware image (arguments: file, CommandKey)"},
 	{"hooks.config_file", "", "command run for a downloaded vendor configuration file (arguments: file, CommandKey)"},
+	{"dhcp.client.mode", "", "TR-111 device side, built-in DHCP client: lease (obtain and keep a lease), inform (DHCPINFORM only) or empty (off; hook mode needs nothing). Root Device"},
+	{"dhcp.client.interface", "", "interface the built-in DHCP client runs on"},
+	{"dhcp.client.inform_server", "", "where DHCPINFORM goes (unicast); empty: the interface's default gateway"},
+	{"dhcp.client.inform_interval", "1h", "time between DHCPINFORMs"},
+	{"dhcp.client.release_on_exit", false, "send DHCPRELEASE when the agent stops (otherwise the lease is kept for the next start)"},
+	{"dhcp.client.resolv_conf", "", "file to write the lease's DNS servers to (empty: none)"},
+	{"dhcp.server.interface", "", "TR-111 gateway side, built-in DHCP server on this LAN interface (empty: off). Root InternetGatewayDevice"},
+	{"dhcp.server.pool_start", "", "first address the built-in server gives out"},
+	{"dhcp.server.pool_end", "", "last address the built-in server gives out"},
+	{"dhcp.server.lease_time", "1h", "lease time of the built-in server (at least 2s)"},
+	{"dhcp.server.router", "", "router announced in option 3 (empty: the interface's address)"},
+	{"dhcp.server.dns", "", "comma-separated DNS servers announced in option 6 (empty: none)"},
+	{"dhcp.presence_check", "60s", "how often the ManageableDevice table checks the kernel neighbour table for departed devices (0: never)"},
 	{"notify.poll_interval", "10s", "how often computed parameters with a Notification attribute are read"},
 	{"log.level", "info", "debug, info, warn or error"},
 	{"log.format", "text", "text or json (log/slog)"},
@@ -104,8 +117,18 @@ type Config struct {
 	Socket     string
 	Hooks      struct{ Reboot, FactoryReset, Firmware, ConfigFile string }
 	NotifyPoll time.Duration
-	Log        struct{ Level, Format string }
-	File       string // the config file read, if any
+	DHCP       struct {
+		ClientMode, ClientInterface, ResolvConf string
+		InformServer                            net.IP
+		InformInterval                          time.Duration
+		ReleaseOnExit                           bool
+		ServerInterface                         string
+		PoolStart, PoolEnd, Router              net.IP
+		DNS                                     []net.IP
+		LeaseTime, Presence                     time.Duration
+	}
+	Log  struct{ Level, Format string }
+	File string // the config file read, if any
 }
 
 // ConfigError names the key and the problem.
@@ -298,6 +321,36 @@ func decode(v *viper.Viper, params map[string]any) (*Config, error) {
 	cfg.Hooks.Reboot, cfg.Hooks.FactoryReset = str("hooks.reboot"), str("hooks.factory_reset")
 	cfg.Hooks.Firmware, cfg.Hooks.ConfigFile = str("hooks.firmware"), str("hooks.config_file")
 	cfg.NotifyPoll = dur("notify.poll_interval")
+	dh := &cfg.DHCP
+	ip4 := func(k string) net.IP {
+		v := str(k)
+		if v == "" {
+			return nil
+		}
+		ip := net.ParseIP(v).To4()
+		if ip == nil {
+			bad(k, fmt.Errorf("%q is not an IPv4 address", v))
+		}
+		return ip
+	}
+	dh.ClientMode, dh.ClientInterface, dh.ResolvConf = str("dhcp.client.mode"), str("dhcp.client.interface"), str("dhcp.client.resolv_conf")
+	dh.InformServer = ip4("dhcp.client.inform_server")
+	dh.InformInterval = dur("dhcp.client.inform_interval")
+	dh.ReleaseOnExit = boolean("dhcp.client.release_on_exit")
+	dh.ServerInterface = str("dhcp.server.interface")
+	dh.PoolStart, dh.PoolEnd, dh.Router = ip4("dhcp.server.pool_start"), ip4("dhcp.server.pool_end"), ip4("dhcp.server.router")
+	for _, d := range strings.Split(str("dhcp.server.dns"), ",") {
+		if d = strings.TrimSpace(d); d == "" {
+			continue
+		}
+		if ip := net.ParseIP(d).To4(); ip != nil {
+			dh.DNS = append(dh.DNS, ip)
+		} else {
+			bad("dhcp.server.dns", fmt.Errorf("%q is not an IPv4 address", d))
+		}
+	}
+	dh.LeaseTime = dur("dhcp.server.lease_time")
+	dh.Presence = dur("dhcp.presence_check")
 	cfg.Log.Level, cfg.Log.Format = str("log.level"), str("log.format")
 	cfg.Parameters = map[string]string{}
 	if raw := v.Get(vkey("parameters")); raw != nil {
@@ -380,6 +433,38 @@ func decode(v *viper.Viper, params map[string]any) (*Config, error) {
 	}
 	if cfg.NotifyPoll < 100*time.Millisecond {
 		bad("notify.poll_interval", errors.New("must be at least 100ms"))
+	}
+	switch dh.ClientMode {
+	case "":
+	case "lease", "inform":
+		if d.Root != "Device" {
+			bad("dhcp.client.mode", errors.New("the device side records GatewayInfo, which exists under the Device root only"))
+		}
+		if dh.ClientInterface == "" {
+			bad("dhcp.client.interface", errors.New("required with dhcp.client.mode"))
+		}
+	default:
+		bad("dhcp.client.mode", fmt.Errorf("%q: must be lease, inform or empty", dh.ClientMode))
+	}
+	if dh.InformInterval < time.Second {
+		bad("dhcp.client.inform_interval", errors.New("must be at least 1s"))
+	}
+	if dh.ServerInterface != "" {
+		if d.Root != "InternetGatewayDevice" {
+			bad("dhcp.server.interface", errors.New("the gateway side fills the ManageableDevice table, which exists under the InternetGatewayDevice root only"))
+		}
+		if dh.PoolStart == nil {
+			bad("dhcp.server.pool_start", errors.New("required with dhcp.server.interface"))
+		}
+		if dh.PoolEnd == nil {
+			bad("dhcp.server.pool_end", errors.New("required with dhcp.server.interface"))
+		}
+	}
+	if dh.LeaseTime < 2*time.Second {
+		bad("dhcp.server.lease_time", errors.New("must be at least 2s"))
+	}
+	if dh.Presence < 0 {
+		bad("dhcp.presence_check", errors.New("must not be negative"))
 	}
 	switch cfg.Log.Level {
 	case "debug", "info", "warn", "error":

@@ -22,17 +22,9 @@ func cmdControl(op string, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	path := *socket
-	if path == "" {
-		v := newViper()
-		if *config != "" {
-			v.SetConfigFile(*config)
-			v.SetConfigType("yaml")
-			if err := v.ReadInConfig(); err != nil {
-				return &ConfigError{Key: "--config " + *config, Err: err}
-			}
-		}
-		path = v.GetString(vkey("control.socket"))
+	path, err := socketPath(*config, *socket)
+	if err != nil {
+		return err
 	}
 	rest := fs.Args()
 	var req control.Request
@@ -87,4 +79,23 @@ func cmdControl(op string, args []string) error {
 		}
 	}
 	return nil
+}
+
+// socketPath finds the control socket: --socket, else control.socket of
+// --config, of CWMP_AGENT_CONTROL_SOCKET, or the default. Scripts run by
+// DHCP clients and dnsmasq get no arguments of ours, so the environment
+// variable is how they are pointed elsewhere.
+func socketPath(config, socket string) (string, error) {
+	if socket != "" {
+		return socket, nil
+	}
+	v := newViper()
+	if config != "" {
+		v.SetConfigFile(config)
+		v.SetConfigType("yaml")
+		if err := v.ReadInConfig(); err != nil {
+			return "", &ConfigError{Key: "--config " + config, Err: err}
+		}
+	}
+	return v.GetString(vkey("control.socket")), nil
 }

@@ -28,6 +28,11 @@ Usage:
   cwmp-agent inform [EVENT]                ask the running agent for a session
   cwmp-agent stun-server [flags]           the ACS-side TR-111 STUN server (--listen :3478,
                                            --secondary, --credentials FILE, --api 127.0.0.1:7549, --state-dir)
+  cwmp-agent dhcp option125 [--config F]   print the TR-111 Device Identity option for udhcpc and dhclient
+  cwmp-agent dhcp hook [--chain SCRIPT]    udhcpc/dhclient script: GatewayInfo into the running agent
+  cwmp-agent dnsmasq-config [--config F]   print the dnsmasq lines of a TR-111 gateway
+  cwmp-agent dnsmasq-script add|old|del MAC IP
+                                           dnsmasq's dhcp-script: the ManageableDevice table follows its leases
   cwmp-agent version                       print the version
 
 get, set, dump and inform talk to the running agent over its control socket
@@ -56,6 +61,12 @@ func run(args []string) error {
 		return cmdDemo(args[1:])
 	case "stun-server":
 		return cmdStunServer(args[1:])
+	case "dhcp":
+		return cmdDHCP(args[1:])
+	case "dnsmasq-script":
+		return cmdDnsmasqScript(args[1:])
+	case "dnsmasq-config":
+		return cmdDnsmasqConfig(args[1:])
 	case "get", "set", "dump", "inform":
 		return cmdControl(args[0], args[1:])
 	case "version", "--version", "-v":

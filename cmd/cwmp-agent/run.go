@@ -53,7 +53,12 @@ func cpeConfig(cfg *Config, logs *logSetup) cpe.Config {
 		NotifyPoll:           cfg.NotifyPoll,
 		UDPListen:            cfg.UDPListen,
 		VolatileUDPTimestamp: !cfg.UDPPersistTS,
-		Logger:               log,
+		DHCP: cpe.DHCPConfig{ClientMode: cfg.DHCP.ClientMode, ClientInterface: cfg.DHCP.ClientInterface,
+			InformServer: cfg.DHCP.InformServer, InformInterval: cfg.DHCP.InformInterval, ReleaseOnExit: cfg.DHCP.ReleaseOnExit,
+			ResolvConf: cfg.DHCP.ResolvConf, ServerInterface: cfg.DHCP.ServerInterface, PoolStart: cfg.DHCP.PoolStart,
+			PoolEnd: cfg.DHCP.PoolEnd, LeaseTime: cfg.DHCP.LeaseTime, Router: cfg.DHCP.Router, DNS: cfg.DHCP.DNS,
+			PresenceInterval: cfg.DHCP.Presence},
+		Logger: log,
 	}
 }
 

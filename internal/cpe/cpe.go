@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/notify"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
+	"github.com/cwmp-agent/cwmp-agent/tr111/assoc"
 )
 
 // Config describes one CPE.
@@ -58,8 +60,36 @@ type Config struct {
 	// timestamp at restart (TR-111 2.2.1.4 allows either).
 	VolatileUDPTimestamp bool
 	// STUN tunes the TR-111 client (tests); zero values are the defaults.
-	STUN   tr111.ClientConfig
+	STUN tr111.ClientConfig
+	// DHCP configures TR-111 Part 1 (Device-Gateway Association).
+	DHCP   DHCPConfig
 	Logger *slog.Logger
+}
+
+// DHCPConfig configures TR-111 Part 1. On an InternetGatewayDevice the
+// ManageableDevice table always exists (dnsmasq feeds it through the
+// control socket); the built-in server is optional. On a Device, hook mode
+// needs nothing here; the built-in client is optional.
+type DHCPConfig struct {
+	// ClientMode is "" (no built-in client), "lease" or "inform".
+	ClientMode      string
+	ClientInterface string
+	InformServer    net.IP
+	InformInterval  time.Duration
+	ReleaseOnExit   bool
+	ResolvConf      string
+	// ServerInterface enables the built-in server on that LAN interface.
+	ServerInterface    string
+	PoolStart, PoolEnd net.IP
+	LeaseTime          time.Duration
+	Router             net.IP
+	DNS                []net.IP
+	// PresenceInterval is the ManageableDevice presence check period (the
+	// kernel neighbour table); 0 disables it.
+	PresenceInterval time.Duration
+	// Client and Server replace parts for tests.
+	ClientTransport assoc.Transport
+	ClientLink      assoc.Link
 }
 
 // CPE is one assembled device.
@@ -70,7 +100,12 @@ type CPE struct {
 	Notify  *notify.Engine
 	Control *control.Server
 	STUN    *tr111.Client // nil without UDPListen
-	cfg     Config
+	// Table, DHCPServer and DHCPClient are TR-111 Part 1: the table on an
+	// InternetGatewayDevice, the built-in server and client when enabled.
+	Table      *assoc.Table
+	DHCPServer *assoc.Server
+	DHCPClient *assoc.Client
+	cfg        Config
 }
 
 // Build assembles the CPE: the tree is loaded from the state directory (a
@@ -122,6 +157,12 @@ func Build(cfg Config) (*CPE, error) {
 	if url := tree.MustGet(cfg.Root + ".ManagementServer.URL"); url != "" {
 		c.ConnReq.Refresh(url)
 	}
+	// TR-111 Part 1 writes its restored state (the ManageableDevice table,
+	// the saved lease's GatewayInfo) before the notify engine watches, so
+	// that a restart is not reported as a change.
+	if err := c.buildAssociation(); err != nil {
+		return nil, err
+	}
 	c.Notify = notify.New(notify.Config{Tree: tree, OnActive: func() { agent.Trigger(cwmp.EventValueChange, "") },
 		StateDir: cfg.StateDir, PollInterval: cfg.NotifyPoll, Clock: ac.Clock, Logger: cfg.Logger})
 	agent.SetNotifier(c.Notify)
@@ -166,6 +207,7 @@ func Build(cfg Config) (*CPE, error) {
 					"udp_connection_requests": strconv.Itoa(st.Requests)}, nil
 			})
 		}
+		c.registerAssociation()
 		if err := c.Control.Listen(cfg.ControlSocket); err != nil {
 			return nil, err
 		}
@@ -203,7 +245,7 @@ func (c *CPE) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 4)
+	errs := make(chan error, 8)
 	run := func(f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -224,6 +266,15 @@ func (c *CPE) Run(ctx context.Context) error {
 	}
 	if c.STUN != nil {
 		run(c.STUN.Run)
+	}
+	if c.Table != nil {
+		run(c.Table.Run)
+	}
+	if c.DHCPServer != nil {
+		run(c.DHCPServer.Run)
+	}
+	if c.DHCPClient != nil {
+		run(c.DHCPClient.Run)
 	}
 	wg.Wait()
 	c.Notify.Close()

@@ -213,8 +213,13 @@ func (l *Lab) Dial(ns string) func(network, address string) (net.Conn, error) {
 
 // Listen opens a stream listener inside the namespace.
 func (l *Lab) Listen(ns, network, address string) (net.Listener, error) {
+	return Listen(ns, network, address)
+}
+
+// Listen opens a stream listener inside the named namespace.
+func Listen(ns, network, address string) (net.Listener, error) {
 	var ln net.Listener
-	err := l.In(ns, func() error {
+	err := In(ns, func() error {
 		var err error
 		ln, err = net.Listen(network, address)
 		return err

@@ -140,9 +140,10 @@ type Client struct {
 	log  *slog.Logger
 	file string
 
-	mu    sync.Mutex
-	state ClientState
-	lease *ClientLease
+	mu       sync.Mutex
+	state    ClientState
+	restored bool
+	lease    *ClientLease // owned by Run (and Restore before it)
 }
 
 // NewClient checks the configuration; Run does the work.
@@ -265,14 +266,33 @@ const (
 
 var stateNames = [...]string{"init", "rebooting", "bound", "renewing", "rebinding"}
 
-func (c *Client) runLease(ctx context.Context) error {
-	st := stInit
+// Restore takes up the saved lease, if it is still valid, and records its
+// Gateway Identity, so that a restart within the lease does not change
+// GatewayInfo. Run calls it when it has not been called.
+func (c *Client) Restore() {
+	c.mu.Lock()
+	done := c.restored
+	c.restored = true
+	c.mu.Unlock()
+	if done || c.cfg.Inform {
+		return
+	}
 	if l := c.loadLease(); l != nil {
 		c.lease = l
 		c.record(l.ack)
-		st = stRebooting
+		c.mu.Lock()
+		c.state.IP, c.state.Server, c.state.Expires = l.IP().String(), fmt.Sprint(l.Server()), l.Expiry()
+		c.mu.Unlock()
 	} else {
 		c.clearGateway("no valid lease at start")
+	}
+}
+
+func (c *Client) runLease(ctx context.Context) error {
+	c.Restore()
+	st := stInit
+	if c.lease != nil {
+		st = stRebooting
 	}
 	wait := c.cfg.Timeout
 	for ctx.Err() == nil {
