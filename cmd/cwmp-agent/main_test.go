@@ -98,6 +98,13 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		{"bad parameter value", "acs: {url: http://a/}\ndevice: {oui: 00D09E, serial_number: S}\nparameters: {Device.ManagementServer.STUNServerPort: 70000}\n", "parameters.Device.ManagementServer.STUNServerPort"},
 		{"bad listen", "acs: {url: http://a/}\ndevice: {oui: 00D09E, serial_number: S}\nconnection_request: {listen: nowhere}\n", "connection_request.listen"},
 		{"https cr url", "acs: {url: http://a/}\ndevice: {oui: 00D09E, serial_number: S}\nconnection_request: {url: https://x/}\n", "connection_request.url"},
+		{"dhcp client on a gateway", "acs: {url: http://a/}\ndevice: {root: InternetGatewayDevice, oui: 00D09E, serial_number: S}\ndhcp: {client: {mode: lease, interface: eth0}}\n", "dhcp.client.mode"},
+		{"dhcp client mode", "acs: {url: http://a/}\ndevice: {oui: 00D09E, serial_number: S}\ndhcp: {client: {mode: always, interface: eth0}}\n", "dhcp.client.mode"},
+		{"dhcp client interface", "acs: {url: http://a/}\ndevice: {oui: 00D09E, serial_number: S}\ndhcp: {client: {mode: inform}}\n", "dhcp.client.interface"},
+		{"dhcp server on a device", "acs: {url: http://a/}\ndevice: {oui: 00D09E, serial_number: S}\ndhcp: {server: {interface: br-lan, pool_start: 10.0.0.10, pool_end: 10.0.0.20}}\n", "dhcp.server.interface"},
+		{"dhcp pool", "acs: {url: http://a/}\ndevice: {root: InternetGatewayDevice, oui: 00D09E, serial_number: S}\ndhcp: {server: {interface: br-lan, pool_start: 10.0.0.300, pool_end: 10.0.0.20}}\n", "dhcp.server.pool_start"},
+		{"dhcp lease", "acs: {url: http://a/}\ndevice: {root: InternetGatewayDevice, oui: 00D09E, serial_number: S}\ndhcp: {server: {lease_time: 1s}}\n", "dhcp.server.lease_time"},
+		{"dhcp dns", "acs: {url: http://a/}\ndevice: {root: InternetGatewayDevice, oui: 00D09E, serial_number: S}\ndhcp: {server: {dns: \"10.0.0.1,fe80::1\"}}\n", "dhcp.server.dns"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadYAML(t, tc.yaml)
