@@ -62,6 +62,8 @@ type memTransport struct {
 	srv  *Server
 	hw   net.HardwareAddr
 	down atomic.Bool
+	// dropRequests loses every DHCPREQUEST (the OFFER still comes).
+	dropRequests atomic.Bool
 	mu   sync.Mutex
 	seen []*dhcpv4.DHCPv4 // what the server received
 	dest []*net.UDPAddr   // where the client sent it
@@ -78,7 +80,7 @@ func (m *memTransport) deliver(msg *dhcpv4.DHCPv4, to *net.UDPAddr) (*dhcpv4.DHC
 	m.seen = append(m.seen, req)
 	m.dest = append(m.dest, to)
 	m.mu.Unlock()
-	if m.down.Load() {
+	if m.down.Load() || m.dropRequests.Load() && req.MessageType() == dhcpv4.MessageTypeRequest {
 		return nil, nil
 	}
 	r, _ := m.srv.Handle(req)
@@ -468,4 +470,28 @@ func writeTemp(t *testing.T, s string) string {
 	p := t.TempDir() + "/arp"
 	require.NoError(t, os.WriteFile(p, []byte(s), 0o600))
 	return p
+}
+
+// TestOfferWithoutAck: the OFFER's Gateway Identity is recorded (TR-111
+// 1.2.2 names DHCPOFFER), but when no ACK follows there is no lease, and
+// GatewayInfo is emptied again.
+func TestOfferWithoutAck(t *testing.T) {
+	gw, dev := gatewayTree(t), deviceTree(t)
+	srv, _ := testServer(t, gw, time.Hour, "")
+	tp := &memTransport{srv: srv, hw: net.HardwareAddr{2, 0, 0, 0, 6, 1}}
+	tp.dropRequests.Store(true)
+	var offered atomic.Bool
+	dev.Watch(func(e datamodel.Event) {
+		if e.Path == "Device.GatewayInfo.SerialNumber" && e.Value == gwIdentity.SerialNumber {
+			offered.Store(true)
+		}
+	})
+	c, _ := startClient(t, ClientConfig{Interface: "eth0", Identity: func() tr111.Identity { return devIdentity },
+		Store: dev, Root: "Device", Transport: tp, Link: &fakeLink{}, Timeout: 50 * time.Millisecond})
+	require.Eventually(t, offered.Load, 5*time.Second, 10*time.Millisecond, "the OFFER's identity is recorded")
+	// The gateway vanishes after its offer: the REQUESTs go unanswered.
+	tp.down.Store(true)
+	require.Eventually(t, func() bool { return gatewayInfo(dev) == tr111.Identity{} }, 5*time.Second, 10*time.Millisecond,
+		"no ACK, no association")
+	assert.Equal(t, "init", c.State().State, "back to DISCOVER")
 }

@@ -319,7 +319,7 @@ func (c *Client) runLease(ctx context.Context) error {
 			if err != nil {
 				return err
 			}
-			r, err := c.retry(ctx, m, nil, bcastServer(), ackOrNak, c.lease.Expiry())
+			r, err := c.retry(ctx, m, nil, bcastServer(), ackOrNak, c.lease.Expiry(), 4)
 			switch {
 			case err == nil && r.MessageType() == dhcpv4.MessageTypeAck:
 				c.bind(r)
@@ -361,7 +361,7 @@ func (c *Client) acquire(ctx context.Context) (*dhcpv4.DHCPv4, error) {
 	}
 	offer, err := c.retry(ctx, disc, nil, bcastServer(), func(m *dhcpv4.DHCPv4) bool {
 		return m.MessageType() == dhcpv4.MessageTypeOffer && m.YourIPAddr.To4() != nil && !m.YourIPAddr.Equal(net.IPv4zero)
-	}, time.Now().Add(2*time.Minute))
+	}, time.Now().Add(2*time.Minute), 0)
 	if err != nil {
 		return nil, fmt.Errorf("no DHCPOFFER: %w", err)
 	}
@@ -373,12 +373,15 @@ func (c *Client) acquire(ctx context.Context) (*dhcpv4.DHCPv4, error) {
 	sid := offer.ServerIdentifier()
 	r, err := c.retry(ctx, req, nil, bcastServer(), func(m *dhcpv4.DHCPv4) bool {
 		return ackOrNak(m) && (sid == nil || m.ServerIdentifier() == nil || m.ServerIdentifier().Equal(sid))
-	}, time.Now().Add(time.Minute))
-	if err != nil {
-		return nil, fmt.Errorf("no DHCPACK: %w", err)
+	}, time.Now().Add(2*time.Minute), 4)
+	if err == nil && r.MessageType() == dhcpv4.MessageTypeNak {
+		err = errors.New("DHCPNAK")
 	}
-	if r.MessageType() == dhcpv4.MessageTypeNak {
-		return nil, errors.New("DHCPNAK")
+	if err != nil {
+		// The OFFER's identity was recorded, but no lease followed: there
+		// is no association to report.
+		c.clearGateway("the offer was not confirmed")
+		return nil, fmt.Errorf("no DHCPACK: %w", err)
 	}
 	return r, nil
 }
@@ -433,11 +436,12 @@ func (c *Client) extend(ctx context.Context, st leaseState) leaseState {
 }
 
 // retry sends m with RFC 2131 4.1 retransmissions (4, 8, 16, ... 64 s,
-// randomised by ±1 s) until a reply matches or the deadline passes.
-func (c *Client) retry(ctx context.Context, m *dhcpv4.DHCPv4, from net.IP, to *net.UDPAddr, match func(*dhcpv4.DHCPv4) bool, deadline time.Time) (*dhcpv4.DHCPv4, error) {
+// randomised by ±1 s) until a reply matches, the deadline passes, or (when
+// attempts > 0) that many sends went unanswered.
+func (c *Client) retry(ctx context.Context, m *dhcpv4.DHCPv4, from net.IP, to *net.UDPAddr, match func(*dhcpv4.DHCPv4) bool, deadline time.Time, attempts int) (*dhcpv4.DHCPv4, error) {
 	wait := c.cfg.Timeout
 	var last error
-	for ctx.Err() == nil && time.Now().Before(deadline) {
+	for n := 0; ctx.Err() == nil && time.Now().Before(deadline) && (attempts == 0 || n < attempts); n++ {
 		r, err := c.cfg.Transport.Exchange(ctx, m, from, to, match, min(jitter(wait), time.Until(deadline)))
 		if err == nil {
 			return r, nil
@@ -579,7 +583,7 @@ func (c *Client) runInform(ctx context.Context) error {
 			return err
 		}
 		r, err := c.retry(ctx, m, ip, to, func(m *dhcpv4.DHCPv4) bool { return m.MessageType() == dhcpv4.MessageTypeAck },
-			time.Now().Add(min(c.cfg.InformInterval, 2*time.Minute)))
+			time.Now().Add(min(c.cfg.InformInterval, 2*time.Minute)), 4)
 		if ctx.Err() != nil {
 			break
 		}

@@ -121,7 +121,8 @@ func TestLabDeviceAndGateway(t *testing.T) {
 	// The device: DORA, address configured, identities exchanged.
 	dev := netlab.StartAgent(t, p.Dev, filepath.Join(dir, "dev"), deviceConfig(acs.URL, fmt.Sprintf(`dhcp:
   client: {mode: lease, interface: %s, release_on_exit: true}`, p.DevIf)))
-	require.Eventually(t, func() bool { return dev.Get("Device.GatewayInfo.SerialNumber") == "GW-LAB" }, 30*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return dev.Call("dhcp.state", nil)["state"] == "bound" }, 30*time.Second, 100*time.Millisecond)
+	assert.Equal(t, "GW-LAB", dev.Get("Device.GatewayInfo.SerialNumber"))
 	assert.Equal(t, "001122", dev.Get("Device.GatewayInfo.ManufacturerOUI"))
 	assert.Equal(t, "IGD", dev.Get("Device.GatewayInfo.ProductClass"))
 	assert.Contains(t, sh(t, p.Dev, "ip", "-4", "addr", "show", "dev", p.DevIf), "inet 192.168.94.100/24")
@@ -189,7 +190,8 @@ func TestLabDeviceAndGateway(t *testing.T) {
 	// out, GatewayInfo is discarded and the address removed.
 	dev2 := netlab.StartAgent(t, p.Dev, filepath.Join(dir, "dev2"), deviceConfig(acs.URL, fmt.Sprintf(`dhcp:
   client: {mode: lease, interface: %s}`, p.DevIf)))
-	require.Eventually(t, func() bool { return dev2.Get("Device.GatewayInfo.SerialNumber") == "GW-LAB" }, 30*time.Second, 100*time.Millisecond)
+	require.Eventually(t, func() bool { return dev2.Call("dhcp.state", nil)["state"] == "bound" }, 30*time.Second, 100*time.Millisecond)
+	assert.Equal(t, "GW-LAB", dev2.Get("Device.GatewayInfo.SerialNumber"))
 	gw.Stop(syscall.SIGKILL)
 	require.Eventually(t, func() bool {
 		return dev2.Get("Device.GatewayInfo.SerialNumber") == "" && dev2.Get("Device.GatewayInfo.ManufacturerOUI") == ""

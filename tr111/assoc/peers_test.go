@@ -136,6 +136,17 @@ func dhclientConf(t *testing.T, dir string, id tr111.Identity) string {
 	return p
 }
 
+// dhclientRelease runs `dhclient -r`, which stops the running dhclient and
+// releases the lease it finds in the lease file; it waits for that file
+// first (under load dhclient writes it a little after its BOUND script).
+func dhclientRelease(t *testing.T, ns, dir, conf, scriptPath, ifname string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return strings.Contains(readFile(filepath.Join(dir, "dhclient.leases")), "lease {") },
+		10*time.Second, 50*time.Millisecond, "dhclient wrote its lease")
+	out, err := netlab.Command(ns, "dhclient", dhclientArgs(dir, conf, scriptPath, ifname, true)...).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
+
 func dhclientArgs(dir, conf, scriptPath, ifname string, release bool) []string {
 	a := []string{"-4", "-v", "-cf", conf, "-lf", filepath.Join(dir, "dhclient.leases"), "-pf", filepath.Join(dir, "dhclient.pid"), "-sf", scriptPath}
 	if release {
@@ -194,8 +205,7 @@ func TestLabGatewayWithRealClients(t *testing.T) {
 	assert.Equal(t, "", gw.Get("InternetGatewayDevice.ManagementServer.ManageableDevice.2.ProductClass"), "no product class sent: empty")
 	require.Eventually(t, func() bool { return strings.Contains(readFile(events), "EVENT BOUND") }, 5*time.Second, 50*time.Millisecond)
 	assert.Equal(t, &labGateway, gatewayFromEvents(t, readFile(events)), "dhclient received the Gateway Identity")
-	out, err := netlab.Command(p.Dev, "dhclient", dhclientArgs(dir, conf, rec, p.DevIf, true)...).CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	dhclientRelease(t, p.Dev, dir, conf, rec, p.DevIf)
 	require.Eventually(t, func() bool { return gw.Get(entries) == "0" }, 10*time.Second, 100*time.Millisecond, "dhclient's release")
 
 	// A malformed option 125: served, counted, never in the table.
@@ -256,10 +266,11 @@ func TestLabDeviceAgainstDnsmasq(t *testing.T) {
 
 	dev := netlab.StartAgent(t, p.Dev, filepath.Join(dir, "dev"), deviceConfig("http://192.168.97.1:9/", fmt.Sprintf(`dhcp:
   client: {mode: lease, interface: %s, release_on_exit: true}`, p.DevIf)))
-	require.Eventually(t, func() bool { return dev.Get("Device.GatewayInfo.SerialNumber") == "GW-LAB" }, 30*time.Second, 100*time.Millisecond)
+	var st map[string]string
+	require.Eventually(t, func() bool { st = dev.Call("dhcp.state", nil); return st["state"] == "bound" }, 30*time.Second, 100*time.Millisecond)
+	assert.Equal(t, "GW-LAB", dev.Get("Device.GatewayInfo.SerialNumber"))
 	assert.Equal(t, "001122", dev.Get("Device.GatewayInfo.ManufacturerOUI"))
 	assert.Equal(t, "IGD", dev.Get("Device.GatewayInfo.ProductClass"))
-	st := dev.Call("dhcp.state", nil)
 	assert.True(t, strings.HasPrefix(st["ip"], "192.168.97."), st["ip"])
 	assert.Contains(t, readFile(filepath.Join(dir, "dnsmasq.leases")), st["ip"])
 	dev.Stop(syscall.SIGTERM)
@@ -303,8 +314,7 @@ func TestLabGatewayDnsmasqMode(t *testing.T) {
 	conf := dhclientConf(t, dir, labDevice)
 	proc(t, p.Dev, nil, "dhclient", dhclientArgs(dir, conf, rec, p.DevIf, false)...)
 	require.Eventually(t, func() bool { return gw.Get(entries) == "1" }, 30*time.Second, 100*time.Millisecond, "dhclient enters the table through dnsmasq")
-	out, err := netlab.Command(p.Dev, "dhclient", dhclientArgs(dir, conf, rec, p.DevIf, true)...).CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	dhclientRelease(t, p.Dev, dir, conf, rec, p.DevIf)
 	require.Eventually(t, func() bool { return gw.Get(entries) == "0" }, 10*time.Second, 100*time.Millisecond)
 }
 
@@ -350,8 +360,7 @@ func TestLabHookMode(t *testing.T) {
 	proc(t, p.Dev, nil, "dhclient", dhclientArgs(dir, conf, hook, p.DevIf, false)...)
 	require.Eventually(t, func() bool { return dev.Get("Device.GatewayInfo.SerialNumber") == "GW-LAB" }, 30*time.Second, 100*time.Millisecond,
 		"dhclient's BOUND records the Gateway Identity")
-	out, err := netlab.Command(p.Dev, "dhclient", dhclientArgs(dir, conf, hook, p.DevIf, true)...).CombinedOutput()
-	require.NoError(t, err, "%s", out)
+	dhclientRelease(t, p.Dev, dir, conf, hook, p.DevIf)
 	require.Eventually(t, func() bool { return dev.Get("Device.GatewayInfo.ProductClass") == "" }, 10*time.Second, 100*time.Millisecond,
 		"dhclient's RELEASE discards GatewayInfo")
 }
