@@ -64,9 +64,9 @@ type memTransport struct {
 	down atomic.Bool
 	// dropRequests loses every DHCPREQUEST (the OFFER still comes).
 	dropRequests atomic.Bool
-	mu   sync.Mutex
-	seen []*dhcpv4.DHCPv4 // what the server received
-	dest []*net.UDPAddr   // where the client sent it
+	mu           sync.Mutex
+	seen         []*dhcpv4.DHCPv4 // what the server received
+	dest         []*net.UDPAddr   // where the client sent it
 }
 
 func (m *memTransport) HardwareAddr() net.HardwareAddr { return m.hw }
