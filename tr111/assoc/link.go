@@ -1,13 +1,9 @@
 package assoc
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
-	"encoding/hex"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -17,6 +13,7 @@ import (
 
 	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
 	"github.com/cwmp-agent/cwmp-agent/internal/netconf"
+	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
 )
 
 // linkTransport sends DHCP messages on a real interface: from a raw socket
@@ -127,32 +124,11 @@ func (n *netLink) Address() net.IP {
 	return ip
 }
 
-// Gateway reads the default route of the interface from /proc/net/route.
+// Gateway is the interface's default gateway (/proc/net/route).
 func (n *netLink) Gateway() net.IP {
-	f, err := os.Open("/proc/net/route")
+	gw, err := (sysinfo.Host{}).DefaultGateway(n.ifname)
 	if err != nil {
 		return nil
 	}
-	defer f.Close()
-	return defaultGateway(bufio.NewScanner(f), n.ifname)
-}
-
-func defaultGateway(sc *bufio.Scanner, ifname string) net.IP {
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		// Iface Destination Gateway Flags ...; little-endian hex.
-		if len(f) < 3 || f[0] != ifname || f[1] != "00000000" {
-			continue
-		}
-		b, err := hex.DecodeString(f[2])
-		if err != nil || len(b) != 4 {
-			continue
-		}
-		ip := make(net.IP, 4)
-		binary.BigEndian.PutUint32(ip, binary.LittleEndian.Uint32(b))
-		if !ip.Equal(net.IPv4zero) {
-			return ip
-		}
-	}
-	return nil
+	return gw
 }
