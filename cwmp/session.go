@@ -64,6 +64,9 @@ func (a *Agent) session(ctx context.Context) {
 	a.mu.Unlock()
 
 	err := a.runSession(ctx, acsURL, events, covered, finished, bootstrap, uint32(retries))
+	// The session's connection ends with it: nothing is kept open between
+	// sessions (an idle CPE holds no socket, and a fleet of them none).
+	a.client.CloseIdleConnections()
 
 	a.mu.Lock()
 	a.inSession = false

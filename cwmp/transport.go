@@ -53,6 +53,16 @@ func newTransport(c TLSConfig) (*http.Transport, error) {
 	if err != nil {
 		return nil, err
 	}
+	return NewHTTPTransport(tc), nil
+}
+
+// ClientTLS builds the TLS settings of a TLSConfig once, so that a fleet's
+// virtual CPEs share them (the system roots are large).
+func ClientTLS(c TLSConfig) (*tls.Config, error) { return tlsConfig(c) }
+
+// NewHTTPTransport is the transport a session uses, over shared TLS
+// settings: one per CPE, so that no two CPEs ever share a connection.
+func NewHTTPTransport(tc *tls.Config) *http.Transport {
 	d := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
 	return &http.Transport{
 		DialContext:         d.DialContext,
@@ -64,7 +74,7 @@ func newTransport(c TLSConfig) (*http.Transport, error) {
 		// this data model lacks: ask for none.
 		DisableCompression: true,
 		ForceAttemptHTTP2:  false,
-	}, nil
+	}
 }
 
 // tlsConfig builds the client TLS settings: the system roots plus an

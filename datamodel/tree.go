@@ -132,8 +132,14 @@ type Options struct {
 	// in memory only.
 	StateDir string
 	// Factory holds factory default values by concrete parameter path; they
-	// override the schema defaults and come back on a factory reset.
+	// override the schema defaults and come back on a factory reset. A path
+	// in a table instance the schema does not create makes that instance
+	// (a template dumped from a real device). The map is read, never
+	// written, and may be shared by many trees (a fleet's template).
 	Factory map[string]string
+	// FactoryOverlay holds this tree's own factory values on top of
+	// Factory (a fleet CPE's serial number and credentials).
+	FactoryOverlay map[string]string
 	// Logger receives warnings about state files; nil discards.
 	Logger *slog.Logger
 }
@@ -141,7 +147,8 @@ type Options struct {
 // Tree is a parameter tree built from a Schema. It is safe for concurrent use.
 type Tree struct {
 	schema  *Schema
-	factory map[string]string
+	factory map[string]string // shared; never written
+	overlay map[string]string
 	log     *slog.Logger
 	store   string
 
@@ -163,7 +170,8 @@ type Tree struct {
 func New(s *Schema, opts Options) (*Tree, error) {
 	t := &Tree{
 		schema:     s,
-		factory:    map[string]string{},
+		factory:    opts.Factory,
+		overlay:    opts.FactoryOverlay,
 		log:        opts.Logger,
 		getters:    map[*ParamDef]Getter{},
 		validators: map[*ParamDef][]Validator{},
@@ -175,9 +183,6 @@ func New(s *Schema, opts Options) (*Tree, error) {
 	}
 	if opts.StateDir != "" {
 		t.store = opts.StateDir
-	}
-	for p, v := range opts.Factory {
-		t.factory[p] = v
 	}
 	root, err := t.buildFactory()
 	if err != nil {
@@ -192,26 +197,80 @@ func (t *Tree) Schema() *Schema { return t.schema }
 
 func (t *Tree) buildFactory() (*node, error) {
 	root := t.newNode(t.schema.Root, t.schema.Root.Name+".", 0, true)
-	paths := make([]string, 0, len(t.factory))
-	for p := range t.factory {
-		paths = append(paths, p)
-	}
-	sort.Strings(paths)
-	for _, p := range paths {
-		tg, err := lookupIn(root, t.schema, p)
-		if err != nil || tg.p == nil {
-			return nil, &PathError{Op: "factory", Path: p, Err: ErrInvalidName}
+	for _, m := range []map[string]string{t.factory, t.overlay} {
+		paths := make([]string, 0, len(m))
+		for p := range m {
+			paths = append(paths, p)
 		}
-		if tg.p.CountOf != nil {
-			return nil, &PathError{Op: "factory", Path: p, Err: ErrNotWritable}
+		// Sorted, so that instances are created in ascending order.
+		sort.Strings(paths)
+		for _, p := range paths {
+			n, pd, err := t.factorySlot(root, p)
+			if err != nil {
+				return nil, &PathError{Op: "factory", Path: p, Err: err}
+			}
+			if pd.CountOf != nil {
+				return nil, &PathError{Op: "factory", Path: p, Err: ErrNotWritable}
+			}
+			v, err := pd.Type.Canonical(m[p])
+			if err != nil {
+				return nil, &PathError{Op: "factory", Path: p, Err: err}
+			}
+			n.vals[pd.idx].v = v
 		}
-		v, err := tg.p.Type.Canonical(t.factory[p])
-		if err != nil {
-			return nil, &PathError{Op: "factory", Path: p, Err: err}
-		}
-		tg.n.vals[tg.p.idx].v = v
 	}
 	return root, nil
+}
+
+// factorySlot finds a factory parameter, creating the table instances its
+// path names that do not exist yet.
+func (t *Tree) factorySlot(root *node, path string) (*node, *ParamDef, error) {
+	tg, err := lookupIn(root, t.schema, path)
+	if err == nil {
+		if tg.p == nil {
+			return nil, nil, ErrInvalidName
+		}
+		return tg.n, tg.p, nil
+	}
+	rn := root.def.Name + "."
+	if !strings.HasPrefix(path, rn) {
+		return nil, nil, ErrInvalidName
+	}
+	n := root
+	segs := strings.Split(path[len(rn):], ".")
+	for i := 0; i < len(segs)-1; i++ {
+		c := n.def.objName[segs[i]]
+		if c == nil {
+			return nil, nil, ErrInvalidName
+		}
+		if !c.Multi {
+			n = n.children[c.idx]
+			continue
+		}
+		i++
+		if i >= len(segs)-1 || !isInstance(segs[i]) {
+			return nil, nil, ErrInvalidName
+		}
+		inst, err := strconv.ParseUint(segs[i], 10, 32)
+		if err != nil {
+			return nil, nil, ErrInvalidName
+		}
+		tb := n.tables[c.idx]
+		_, in := tb.find(uint32(inst))
+		if in == nil {
+			if c.MaxEntries > 0 && len(tb.items) >= c.MaxEntries {
+				return nil, nil, ErrResources
+			}
+			in = t.newNode(c, n.path+c.Name+"."+segs[i]+".", uint32(inst), true)
+			tb.add(in)
+		}
+		n = in
+	}
+	p := n.def.byName[segs[len(segs)-1]]
+	if p == nil {
+		return nil, nil, ErrInvalidName
+	}
+	return n, p, nil
 }
 
 // newNode creates an object node with default values, its single child

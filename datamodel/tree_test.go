@@ -568,3 +568,26 @@ func TestAddInstanceWithValues(t *testing.T) {
 	assert.ErrorIs(t, err, ErrInvalidName)
 	assert.Equal(t, "1", tr.MustGet("Dev.Mgmt.EntryCount"))
 }
+
+func TestFactoryTemplateCreatesInstancesAndOverlayWins(t *testing.T) {
+	s := testSchemaParsed(t)
+	shared := map[string]string{"Dev.Table.3.Name": "three", "Dev.Table.3.Sub.2.Flag": "1", "Dev.Mgmt.URL": "http://template/"}
+	tr, err := New(s, Options{Factory: shared, FactoryOverlay: map[string]string{"Dev.Mgmt.URL": "http://mine/"}})
+	require.NoError(t, err)
+	assert.Equal(t, "three", tr.MustGet("Dev.Table.3.Name"))
+	assert.Equal(t, "true", tr.MustGet("Dev.Table.3.Sub.2.Flag"))
+	assert.Equal(t, "2", tr.MustGet("Dev.TableCount"), "the schema's instance 1 and the template's 3")
+	assert.Equal(t, "1", tr.MustGet("Dev.Table.3.SubCount"))
+	assert.Equal(t, "http://mine/", tr.MustGet("Dev.Mgmt.URL"), "the overlay wins")
+	inst, err := tr.AddObject("Dev.Table.", SetOptions{Origin: OriginACS})
+	require.NoError(t, err)
+	assert.Equal(t, uint32(4), inst, "numbering continues after the template's instances")
+	require.NoError(t, tr.FactoryReset())
+	assert.Equal(t, "three", tr.MustGet("Dev.Table.3.Name"), "a factory reset brings the template back")
+	assert.Len(t, shared, 3, "the shared template is never written")
+
+	_, err = New(s, Options{Factory: map[string]string{"Dev.Table.1.Nope": "x"}})
+	assert.ErrorIs(t, err, ErrInvalidName)
+	_, err = New(s, Options{Factory: map[string]string{"Dev.Table.2.Name": "a", "Dev.Table.3.Name": "b", "Dev.Table.4.Name": "c"}})
+	assert.ErrorIs(t, err, ErrResources, "max=3 holds for templates too")
+}

@@ -84,8 +84,7 @@ type Client struct {
 	pending      map[TxID]chan *Message
 	lastActivity time.Time // last packet on the primary binding, either way
 	lastSend     time.Time // last request from the primary port
-	lastTS       uint64
-	lastID       string
+	acceptor     *UDPAcceptor
 	leak         bool // a probe answer reached the secondary port
 	server       *net.UDPAddr
 	st           State
@@ -128,9 +127,13 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	c := &Client{cfg: cfg, log: cfg.Logger.With("component", "tr111"), conn: conn, reload: make(chan struct{}, 1),
 		pending: map[TxID]chan *Message{}}
+	var last uint64
 	if cfg.LastTimestamp != nil {
-		c.lastTS = cfg.LastTimestamp()
+		last = cfg.LastTimestamp()
 	}
+	c.acceptor = NewUDPAcceptor(func() (string, string) {
+		return c.param("ConnectionRequestUsername"), c.param("ConnectionRequestPassword")
+	}, last, cfg.SaveTimestamp)
 	return c, nil
 }
 
@@ -225,23 +228,18 @@ func (c *Client) handleConnReq(b []byte, from net.Addr) {
 	if err != nil {
 		return
 	}
-	user, pass := c.param("ConnectionRequestUsername"), c.param("ConnectionRequestPassword")
 	c.mu.Lock()
 	if c.fromServer(from) {
 		c.lastActivity = time.Now() // it came through the binding and refreshed it
 	}
-	err = r.Verify(user, pass, c.lastTS, c.lastID)
-	if err != nil {
-		c.mu.Unlock()
+	c.mu.Unlock()
+	if err := c.acceptor.Accept(r); err != nil {
 		c.log.Debug("UDP Connection Request ignored", "err", err, "from", from)
 		return
 	}
-	c.lastTS, c.lastID = r.TS, r.ID
+	c.mu.Lock()
 	c.st.Requests++
 	c.mu.Unlock()
-	if c.cfg.SaveTimestamp != nil {
-		c.cfg.SaveTimestamp(r.TS)
-	}
 	c.log.Info("UDP Connection Request accepted", "from", from)
 	if c.cfg.OnConnectionRequest != nil {
 		c.cfg.OnConnectionRequest()

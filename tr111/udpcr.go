@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // UDPConnRequest is a parsed UDP Connection Request (TR-111 2.2.2.3):
@@ -219,4 +220,39 @@ func FormatUDPConnRequest(authority string, ts uint64, id, username, cnonce, pas
 	b.WriteString(authority)
 	b.WriteString("\r\n\r\n")
 	return b.Bytes()
+}
+
+// UDPAcceptor keeps one CPE's state for UDP Connection Requests (TR-111
+// 2.2.1.4): the last accepted ts and id, recorded only after success. The
+// CPE client uses one; a fleet routes datagrams arriving on its shared port
+// to each virtual CPE's acceptor by `un`.
+type UDPAcceptor struct {
+	// Credentials returns ConnectionRequestUsername and Password.
+	Credentials func() (user, pass string)
+	// Save persists the accepted ts (nil: kept in memory only).
+	Save func(ts uint64)
+
+	mu     sync.Mutex
+	lastTS uint64
+	lastID string
+}
+
+// NewUDPAcceptor starts from a saved ts (0: none).
+func NewUDPAcceptor(creds func() (string, string), lastTS uint64, save func(uint64)) *UDPAcceptor {
+	return &UDPAcceptor{Credentials: creds, Save: save, lastTS: lastTS}
+}
+
+// Accept verifies r and, on success, records its ts and id.
+func (u *UDPAcceptor) Accept(r *UDPConnRequest) error {
+	user, pass := u.Credentials()
+	u.mu.Lock()
+	err := r.Verify(user, pass, u.lastTS, u.lastID)
+	if err == nil {
+		u.lastTS, u.lastID = r.TS, r.ID
+	}
+	u.mu.Unlock()
+	if err == nil && u.Save != nil {
+		u.Save(r.TS)
+	}
+	return err
 }

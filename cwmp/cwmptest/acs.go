@@ -112,6 +112,7 @@ type ACS struct {
 	devices  map[string]*Device
 	log      []Exchange
 	record   bool
+	lean     bool
 	changed  chan struct{}
 	// scripted behaviour
 	failInforms  int
@@ -245,6 +246,15 @@ func (a *ACS) Record(on bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.record = on
+}
+
+// Lean keeps only each device's last Inform and records no exchanges: an
+// ACS for load tests that must not grow.
+func (a *ACS) Lean(on bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.lean = on
+	a.record = !on
 }
 
 // OnInform runs fn (under the ACS's lock) for every Inform: it may Enqueue.
@@ -538,7 +548,11 @@ func (a *ACS) handle(r *http.Request, body []byte) (int, []byte, http.Header) {
 	}
 	switch m := env.Body.(type) {
 	case *soap.Inform:
-		d.Informs = append(d.Informs, m)
+		if a.lean {
+			d.Informs = append(d.Informs[:0], m)
+		} else {
+			d.Informs = append(d.Informs, m)
+		}
 		d.lastInform = time.Now()
 		for _, p := range m.ParameterList {
 			d.Params[p.Name] = p.Value

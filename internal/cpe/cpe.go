@@ -34,8 +34,11 @@ type Config struct {
 	// StateDir persists the tree, events and notifications; "" keeps them
 	// in memory.
 	StateDir string
-	// Factory holds factory values by full parameter path.
+	// Factory holds factory values by full parameter path; it is only read,
+	// so a fleet shares one template among its CPEs.
 	Factory map[string]string
+	// FactoryOverlay holds this CPE's own factory values on top of Factory.
+	FactoryOverlay map[string]string
 	// Agent is the template of the agent's configuration; Tree, Notifier
 	// and ConnReq are filled in here.
 	Agent cwmp.Config
@@ -120,7 +123,7 @@ func Build(cfg Config) (*CPE, error) {
 	if err != nil {
 		return nil, err
 	}
-	tree, err := datamodel.New(s, datamodel.Options{StateDir: cfg.StateDir, Factory: cfg.Factory, Logger: cfg.Logger})
+	tree, err := datamodel.New(s, datamodel.Options{StateDir: cfg.StateDir, Factory: cfg.Factory, FactoryOverlay: cfg.FactoryOverlay, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -1,0 +1,184 @@
+package fleet
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cwmp-agent/cwmp-agent/cwmp"
+	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
+	"github.com/cwmp-agent/cwmp-agent/internal/cpe"
+	"github.com/cwmp-agent/cwmp-agent/internal/testfiles"
+	"github.com/cwmp-agent/cwmp-agent/schemas"
+	"github.com/cwmp-agent/cwmp-agent/soap"
+	"github.com/cwmp-agent/cwmp-agent/tr111"
+)
+
+func base(acsURL string) cpe.Config {
+	return cpe.Config{Root: "Device", Factory: map[string]string{
+		"Device.ManagementServer.URL":                    acsURL,
+		"Device.DeviceInfo.ManufacturerOUI":              "00D09E",
+		"Device.DeviceInfo.ProductClass":                 "Sim",
+		"Device.ManagementServer.PeriodicInformEnable":   "true",
+		"Device.ManagementServer.PeriodicInformInterval": "3600",
+	}, Agent: cwmp.Config{RetryMinimumWait: time.Second, RetryIntervalMultiplier: 1500, ResponseTimeout: 10 * time.Second}}
+}
+
+func runFleet(t *testing.T, f *Fleet) context.CancelFunc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.Run(ctx); close(done) }()
+	stop := func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
+// TestFleet200: 200 CPEs complete BOOTSTRAP, one answers a
+// GetParameterValues after an HTTP Connection Request through the shared
+// listener, another a UDP Connection Request routed by `un`; then the ACS
+// fails with 500 for a while and every CPE backs off, keeps its events and
+// recovers, with no crash.
+func TestFleet200(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	acs.Lean(true)
+	f, err := New(Config{Count: 200, Base: base(acs.URL), CRListen: "127.0.0.1:0", UDPListen: "127.0.0.1:0", Rate: 400})
+	require.NoError(t, err)
+	runFleet(t, f)
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	require.NoError(t, acs.WaitFor(ctx, func(a *cwmptest.ACS) bool {
+		n := 0
+		for _, d := range a.Devs() {
+			if d.Sessions >= 1 {
+				n++
+			}
+		}
+		return n == 200
+	}), "every CPE completes its first session")
+	for _, d := range acs.Devices() {
+		inf := acs.Device(d).LastInform()
+		require.NotNil(t, inf)
+		codes := []string{}
+		for _, e := range inf.Event {
+			codes = append(codes, e.EventCode)
+		}
+		assert.Contains(t, codes, "0 BOOTSTRAP", d)
+	}
+	// The CPE hears the end of its session just after the ACS.
+	require.Eventually(t, func() bool { return f.Up() == 200 }, 10*time.Second, 10*time.Millisecond)
+
+	// An HTTP Connection Request to one chosen CPE, through the shared port.
+	d := f.Device("SIM000042")
+	require.NotNil(t, d)
+	id := "00D09E-Sim-SIM000042"
+	crURL := d.CPE.Tree.MustGet("Device.ManagementServer.ConnectionRequestURL")
+	assert.True(t, strings.HasPrefix(crURL, "http://"+f.CRAddr().String()+"/"), crURL)
+	call := acs.Enqueue(id, &soap.GetParameterValues{ParameterNames: []string{"Device.DeviceInfo.SerialNumber"}})
+	status, err := cwmptest.ConnectionRequest(ctx, crURL, "SIM000042", "cr-SIM000042")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, status)
+	resp, err := call.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, "SIM000042", resp.(*soap.GetParameterValuesResponse).ParameterList[0].Value)
+	// Another CPE's credentials do not open this one.
+	status, _ = cwmptest.ConnectionRequest(ctx, crURL, "SIM000043", "cr-SIM000043")
+	assert.Equal(t, http.StatusUnauthorized, status)
+	res, err := http.Get("http://" + f.CRAddr().String() + "/nope")
+	require.NoError(t, err)
+	io.Copy(io.Discard, res.Body)
+	res.Body.Close()
+	assert.Equal(t, http.StatusNotFound, res.StatusCode)
+
+	// A UDP Connection Request routed by `un`.
+	udp := f.UDPAddr().String()
+	assert.Equal(t, udp, f.Device("SIM000007").CPE.Tree.MustGet("Device.ManagementServer.UDPConnectionRequestAddress"))
+	msg := tr111.FormatUDPConnRequest(udp, uint64(time.Now().Unix()), "req-1", "SIM000007", "cn", "cr-SIM000007")
+	sendUDP(t, udp, msg)
+	_, err = acs.WaitEvent(ctx, "00D09E-Sim-SIM000007", "6 CONNECTION REQUEST")
+	require.NoError(t, err, "the UDP Connection Request reached its CPE")
+	sendUDP(t, udp, tr111.FormatUDPConnRequest(udp, uint64(time.Now().Unix())+1, "req-2", "SIM000008", "cn", "wrong"))
+	require.Eventually(t, func() bool { return f.Stats.udpDropped.Load() >= 1 }, 5*time.Second, 10*time.Millisecond)
+
+	// The ACS fails for a while: back-off, no crash, events kept.
+	acs.FailInforms(1<<30, http.StatusInternalServerError)
+	for _, s := range []string{"SIM000001", "SIM000002", "SIM000003"} {
+		f.Device(s).CPE.Agent.Trigger(cwmp.EventValueChange, "")
+	}
+	require.Eventually(t, func() bool { return f.Report(time.Now()).Errors >= 3 }, 20*time.Second, 20*time.Millisecond)
+	assert.Less(t, f.Up(), 200)
+	acs.FailInforms(0, 0)
+	_, err = acs.WaitEvent(ctx, "00D09E-Sim-SIM000001", "4 VALUE CHANGE")
+	require.NoError(t, err, "the event was kept and delivered after the back-off")
+	require.Eventually(t, func() bool { return f.Up() == 200 }, 30*time.Second, 50*time.Millisecond)
+	r := f.Report(time.Now())
+	assert.GreaterOrEqual(t, r.Sessions, uint64(203))
+	assert.Equal(t, uint64(200), r.Events["0 BOOTSTRAP"])
+	assert.Greater(t, r.LatencyMS["p99"], 0.0)
+	assert.Greater(t, r.RSSPerCPE, uint64(0))
+}
+
+func TestTemplate(t *testing.T) {
+	in := `# a dump of a set-top box
+{"name":"Device.DeviceInfo.ModelName","type":"xsd:string","value":"STB-9000"}
+{"name":"Device.DeviceInfo.UpTime","type":"xsd:unsignedInt","value":"12345"}
+{"name":"Device.LAN.DHCPOptionNumberOfEntries","type":"xsd:unsignedInt","value":"2"}
+Device.LAN.DHCPOption.2.Tag = 60
+Device.LAN.DHCPOption.2.Value = dGVzdA==
+Device.X_VENDOR_Thing = 1
+Device.ManagementServer.PeriodicInformInterval = zero
+Device.DeviceInfo.Description =
+`
+	tp, err := ParseTemplate(strings.NewReader(in), schemas.Device())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"Device.DeviceInfo.ModelName": "STB-9000", "Device.LAN.DHCPOption.2.Tag": "60",
+		"Device.LAN.DHCPOption.2.Value": "dGVzdA==", "Device.DeviceInfo.Description": ""}, tp.Values)
+	assert.Equal(t, map[string]int{"computed by the agent": 1, "derived (NumberOfEntries)": 1, "not in the data model": 1,
+		"value refused by its type": 1}, tp.Skipped)
+
+	for _, bad := range []string{"Device.DeviceInfo.ModelName", "{\"name\": 3}", "Device. = x"} {
+		_, err := ParseTemplate(strings.NewReader(bad), schemas.Device())
+		assert.ErrorContains(t, err, "template line 1", bad)
+	}
+}
+
+// FuzzTemplate: any template file gives a template or an error naming a
+// line; what parses builds a tree.
+func FuzzTemplate(f *testing.F) {
+	testfiles.AddSeeds(f, "FuzzTemplate")
+	f.Fuzz(func(t *testing.T, b []byte) {
+		tp, err := ParseTemplate(strings.NewReader(string(b)), schemas.Device())
+		if err != nil {
+			if !strings.Contains(err.Error(), "template") {
+				t.Fatalf("an error that names nothing: %v", err)
+			}
+			return
+		}
+		for k := range tp.Values {
+			if !strings.HasPrefix(k, "Device.") {
+				t.Fatalf("kept %q", k)
+			}
+		}
+	})
+}
+
+func sendUDP(t *testing.T, addr string, msg []byte) {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	for i := 0; i < 3; i++ { // an ACS sends three copies
+		_, err = c.Write(msg)
+		require.NoError(t, err)
+	}
+}
