@@ -73,7 +73,12 @@ func (a *Agent) session(ctx context.Context) {
 	a.curInflight = nil
 	a.sessions++
 	now := a.clock.Now()
-	if err != nil {
+	// A session cut short because the agent stops is no failure: its
+	// events stay queued for the next start, and no back-off is counted.
+	interrupted := err != nil && ctx.Err() != nil
+	if interrupted {
+		a.log.Info("session interrupted: the agent is stopping", "err", err)
+	} else if err != nil {
 		a.failures++
 		// 6 CONNECTION REQUEST is not retried: the ACS asks again if it
 		// still wants the session.
@@ -103,7 +108,7 @@ func (a *Agent) session(ctx context.Context) {
 	case a.transferWake <- struct{}{}:
 	default:
 	}
-	if a.cfg.OnSession != nil {
+	if a.cfg.OnSession != nil && !interrupted {
 		names := make([]string, len(events))
 		for i, e := range events {
 			names[i] = e.EventCode

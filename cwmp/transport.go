@@ -63,7 +63,9 @@ func ClientTLS(c TLSConfig) (*tls.Config, error) { return tlsConfig(c) }
 // NewHTTPTransport is the transport a session uses, over shared TLS
 // settings: one per CPE, so that no two CPEs ever share a connection.
 func NewHTTPTransport(tc *tls.Config) *http.Transport {
-	d := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: 30 * time.Second}
+	// No TCP keep-alive probes: a session's connection lives seconds and
+	// ends with the session.
+	d := &net.Dialer{Timeout: 15 * time.Second, KeepAlive: -1}
 	return &http.Transport{
 		DialContext:         d.DialContext,
 		TLSClientConfig:     tc,
@@ -74,6 +76,10 @@ func NewHTTPTransport(tc *tls.Config) *http.Transport {
 		// this data model lacks: ask for none.
 		DisableCompression: true,
 		ForceAttemptHTTP2:  false,
+		// CWMP messages are mostly small; a long GetParameterValuesResponse
+		// just takes more writes. Smaller buffers keep a fleet light.
+		ReadBufferSize:  2048,
+		WriteBufferSize: 2048,
 	}
 }
 
@@ -143,6 +149,17 @@ func (x *exchanger) setCookies(resp *http.Response) {
 	}
 }
 
+// readBody reads a response body, at most one byte more than a message
+// may hold; with a Content-Length it reads into a buffer of that size.
+func readBody(resp *http.Response) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= soap.MaxMessageSize {
+		data := make([]byte, n)
+		_, err := io.ReadFull(resp.Body, data)
+		return data, err
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, soap.MaxMessageSize+1))
+}
+
 // post sends one HTTP POST of the session (body nil: the empty POST) and
 // returns the response body. It answers one 401 per message with
 // credentials, follows redirects (at most five per session), and fails on
@@ -150,8 +167,10 @@ func (x *exchanger) setCookies(resp *http.Response) {
 func (x *exchanger) post(ctx context.Context, body []byte) ([]byte, error) {
 	authTried := false
 	for {
-		req, err := http.NewRequest(http.MethodPost, x.url.String(), bytes.NewReader(body))
+		rctx, cancel := context.WithTimeout(ctx, x.timeout)
+		req, err := http.NewRequestWithContext(rctx, http.MethodPost, x.url.String(), bytes.NewReader(body))
 		if err != nil {
+			cancel()
 			return nil, err
 		}
 		req.ContentLength = int64(len(body))
@@ -166,13 +185,12 @@ func (x *exchanger) post(ctx context.Context, body []byte) ([]byte, error) {
 		if a := x.auth.Authorization(http.MethodPost, x.url.RequestURI()); a != "" {
 			req.Header.Set("Authorization", a)
 		}
-		rctx, cancel := context.WithTimeout(ctx, x.timeout)
-		resp, err := x.client.Do(req.WithContext(rctx))
+		resp, err := x.client.Do(req)
 		if err != nil {
 			cancel()
 			return nil, fmt.Errorf("cwmp: POST %s: %w", x.url.Redacted(), err)
 		}
-		data, err := io.ReadAll(io.LimitReader(resp.Body, soap.MaxMessageSize+1))
+		data, err := readBody(resp)
 		resp.Body.Close()
 		cancel()
 		if err != nil {

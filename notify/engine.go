@@ -175,8 +175,10 @@ func (e *Engine) onEvent(ev datamodel.Event) {
 		e.rebuild = true
 		e.saveLocked()
 		e.mu.Unlock()
+		e.poke()
 		return
 	case datamodel.AttributesSet:
+		defer e.poke() // the poll list is rebuilt at once
 		e.mu.Lock()
 		e.rebuild = true
 		if n, err := e.cfg.Tree.Notification(ev.Path); err == nil && n == 0 {
@@ -191,6 +193,7 @@ func (e *Engine) onEvent(ev datamodel.Event) {
 		e.mu.Lock()
 		e.rebuild = true
 		e.mu.Unlock()
+		e.poke()
 		return
 	case datamodel.ValueSet:
 	default:
@@ -362,9 +365,18 @@ func (e *Engine) Run(ctx context.Context) error {
 	var debounceAt time.Time
 	for {
 		now = e.cfg.Clock.Now()
-		if !now.Before(nextPoll) {
-			e.poll()
-			nextPoll = now.Add(e.cfg.PollInterval)
+		e.mu.Lock()
+		rebuild := e.rebuild
+		e.mu.Unlock()
+		if rebuild || !now.Before(nextPoll) {
+			// With nothing computed to watch there is nothing to poll: the
+			// engine sleeps until the attributes change (a fleet of
+			// thousands of CPEs would otherwise wake constantly).
+			if e.poll() {
+				nextPoll = now.Add(e.cfg.PollInterval)
+			} else {
+				nextPoll = now.Add(24 * time.Hour)
+			}
 		}
 		e.mu.Lock()
 		if !e.wakeAt.IsZero() && !now.Before(e.wakeAt) {
@@ -417,7 +429,8 @@ func (e *Engine) Run(ctx context.Context) error {
 
 // poll reads the computed parameters that have a Notification attribute and
 // treats a new value like a device change.
-func (e *Engine) poll() {
+// poll reports whether anything is polled.
+func (e *Engine) poll() bool {
 	e.mu.Lock()
 	if e.rebuild {
 		e.rebuild = false
@@ -441,7 +454,7 @@ func (e *Engine) poll() {
 	ws := e.polled
 	e.mu.Unlock()
 	if len(ws) == 0 {
-		return
+		return false
 	}
 	hs := make([]datamodel.Handle, len(ws))
 	for i := range ws {
@@ -466,4 +479,5 @@ func (e *Engine) poll() {
 			e.changed(c.name, c.def, n == 2)
 		}
 	}
+	return true
 }

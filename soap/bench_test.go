@@ -90,3 +90,39 @@ func BenchmarkDecodeGPV10kEtree(b *testing.B) {
 		}
 	}
 }
+
+func informRequest() []byte {
+	params := []ParameterValue{}
+	for _, n := range []string{"DeviceSummary", "DeviceInfo.HardwareVersion", "DeviceInfo.SoftwareVersion", "DeviceInfo.ProvisioningCode",
+		"ManagementServer.ConnectionRequestURL", "ManagementServer.ParameterKey", "LAN.IPAddress"} {
+		params = append(params, ParameterValue{Name: "Device." + n, Value: "value of " + n, Type: "xsd:string"})
+	}
+	return (&Envelope{NS: NS12, ID: "1", Body: &Inform{DeviceId: DeviceID{Manufacturer: "cwmp-agent", OUI: "00D09E", ProductClass: "Sim", SerialNumber: "SIM000001"},
+		Event: []EventStruct{{EventCode: "2 PERIODIC"}}, MaxEnvelopes: 1, RetryCount: 0, ParameterList: params}}).Encode()
+}
+
+// BenchmarkDecodeInform decodes the Inform of a periodic session: the
+// fast scanner builds the DOM.
+func BenchmarkDecodeInform(b *testing.B) {
+	in := informRequest()
+	if fastTree(in) == nil {
+		b.Fatal("the fast DOM does not take this Inform")
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := DecodeBytes(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkDecodeInformEtree is the same through etree's own reader.
+func BenchmarkDecodeInformEtree(b *testing.B) {
+	in := informRequest()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := decodeDOM(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

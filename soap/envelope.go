@@ -150,6 +150,9 @@ func DecodeBytes(data []byte) (*Envelope, error) {
 	if env := fastDecode(data); env != nil {
 		return env, nil
 	}
+	if root := fastTree(data); root != nil {
+		return decodeRoot(root)
+	}
 	return decodeDOM(data)
 }
 
@@ -161,7 +164,11 @@ func decodeDOM(data []byte) (*Envelope, error) {
 	if err := doc.ReadFromBytes(data); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	root := doc.Root()
+	return decodeRoot(doc.Root())
+}
+
+// decodeRoot reads an envelope from its DOM.
+func decodeRoot(root *etree.Element) (*Envelope, error) {
 	if root == nil || root.Tag != "Envelope" || root.NamespaceURI() != NSEnvelope {
 		return nil, fmt.Errorf("%w: root is not a SOAP 1.1 Envelope", ErrMalformed)
 	}

@@ -386,35 +386,44 @@ func (d *fastDecoder) nextChild() (t fastTok, ns string, done, ok bool) {
 	}
 }
 
+// fastStart checks the subset's byte rules (ASCII, no CR) and skips the
+// prolog: an XML declaration at the very start (UTF-8 or no encoding
+// named, version 1.0), then white space.
+func fastStart(data []byte) (*fastDecoder, bool) {
+	for _, c := range data {
+		if c >= 0x80 || c < 0x20 && c != '\t' && c != '\n' {
+			return nil, false
+		}
+	}
+	d := &fastDecoder{s: fastScanner{b: data}}
+	if bytes.HasPrefix(data, []byte("<?xml ")) {
+		j := bytes.Index(data, []byte("?>"))
+		if j < 0 {
+			return nil, false
+		}
+		decl := string(data[5:j])
+		if !strings.Contains(decl, `version="1.0"`) && !strings.Contains(decl, `version='1.0'`) {
+			return nil, false
+		}
+		if strings.Contains(decl, "encoding") && !strings.Contains(decl, `encoding="UTF-8"`) && !strings.Contains(decl, `encoding="utf-8"`) {
+			return nil, false
+		}
+		d.s.i = j + 2
+	}
+	d.s.space()
+	return d, true
+}
+
 // fastDecode returns nil when the fast path does not apply or gives up.
 func fastDecode(data []byte) *Envelope {
 	// Cheap pre-checks: only ASCII without CR, and only the methods worth it.
 	if !bytes.Contains(data, []byte("GetParameterValues")) && !bytes.Contains(data, []byte("GetParameterAttributes")) {
 		return nil
 	}
-	for _, c := range data {
-		if c >= 0x80 || c < 0x20 && c != '\t' && c != '\n' {
-			return nil
-		}
+	d, ok := fastStart(data)
+	if !ok {
+		return nil
 	}
-	d := &fastDecoder{s: fastScanner{b: data}}
-	// Prolog: an XML declaration at the very start (UTF-8 or no encoding
-	// named, version 1.0), then white space.
-	if bytes.HasPrefix(data, []byte("<?xml ")) {
-		j := bytes.Index(data, []byte("?>"))
-		if j < 0 {
-			return nil
-		}
-		decl := string(data[5:j])
-		if !strings.Contains(decl, `version="1.0"`) && !strings.Contains(decl, `version='1.0'`) {
-			return nil
-		}
-		if strings.Contains(decl, "encoding") && !strings.Contains(decl, `encoding="UTF-8"`) && !strings.Contains(decl, `encoding="utf-8"`) {
-			return nil
-		}
-		d.s.i = j + 2
-	}
-	d.s.space()
 	t, ok := d.s.next()
 	if !ok || t.kind != 's' {
 		return nil

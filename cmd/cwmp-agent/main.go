@@ -33,6 +33,10 @@ Usage:
   cwmp-agent dnsmasq-config [--config F]   print the dnsmasq lines of a TR-111 gateway
   cwmp-agent dnsmasq-script add|old|del MAC IP
                                            dnsmasq's dhcp-script: the ManageableDevice table follows its leases
+  cwmp-agent fleet --count N [flags]       N virtual CPEs in one process, for ACS testing (--rate,
+                                           --serial-pattern, --template FILE, --periodic S, --duration D,
+                                           --report FILE, --persist; listeners from the configuration)
+  cwmp-agent test-acs [--listen ADDR]      the in-repository test ACS (the fleet's peer in the performance report)
   cwmp-agent version                       print the version
 
 get, set, dump and inform talk to the running agent over its control socket
@@ -61,6 +65,10 @@ func run(args []string) error {
 		return cmdDemo(args[1:])
 	case "stun-server":
 		return cmdStunServer(args[1:])
+	case "fleet":
+		return cmdFleet(args[1:])
+	case "test-acs":
+		return cmdTestACS(args[1:])
 	case "dhcp":
 		return cmdDHCP(args[1:])
 	case "dnsmasq-script":

@@ -320,12 +320,24 @@ func (f *Fleet) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func(d *Device) {
 			defer wg.Done()
-			if err := d.CPE.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			if err := d.CPE.Run(ctx); err != nil && ctx.Err() == nil {
 				f.log.Error("virtual CPE stopped", "serial", d.Serial, "err", err)
 				errOnce.Do(func() { f.runErr = err })
 			}
 		}(d)
 		f.Stats.started.Add(1)
+	}
+	// The steady state begins when every CPE is up, or 30 s after the last
+	// one started if some never come up.
+	allStarted := time.Now()
+	for ctx.Err() == nil && f.Up() < len(f.devs) && time.Since(allStarted) < 30*time.Second {
+		select {
+		case <-ctx.Done():
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if ctx.Err() == nil {
+		f.Stats.markSteady(time.Now())
 	}
 	<-ctx.Done()
 	wg.Wait()

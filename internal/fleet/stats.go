@@ -76,6 +76,12 @@ type Stats struct {
 	winSess  uint64
 	events   map[string]uint64
 
+	// The steady state starts once every CPE is up after the ramp-up.
+	steadyAt time.Time
+	steady   histogram
+	stSess   uint64
+	stErrors uint64
+
 	started     atomic.Int64
 	udpAccepted atomic.Int64
 	udpDropped  atomic.Int64
@@ -94,14 +100,33 @@ func (s *Stats) record(r cwmp.SessionResult) {
 	defer s.mu.Unlock()
 	s.sessions++
 	s.winSess++
+	steady := !s.steadyAt.IsZero()
+	if steady {
+		s.stSess++
+	}
 	if r.Err != nil {
 		s.errors++
+		if steady {
+			s.stErrors++
+		}
 		return
 	}
 	s.all.add(r.Duration)
 	s.window.add(r.Duration)
+	if steady {
+		s.steady.add(r.Duration)
+	}
 	for _, e := range r.Events {
 		s.events[e]++
+	}
+}
+
+// markSteady starts the steady-state figures.
+func (s *Stats) markSteady(t time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.steadyAt.IsZero() {
+		s.steadyAt = t
 	}
 }
 
@@ -149,6 +174,17 @@ type Report struct {
 	CPUUserSec     float64            `json:"cpu_user_seconds"`
 	CPUSysSec      float64            `json:"cpu_system_seconds"`
 	CPUPerSession  float64            `json:"cpu_microseconds_per_session"`
+	// Steady covers the time after the ramp-up, once every CPE was up.
+	Steady *SteadyReport `json:"steady,omitempty"`
+}
+
+// SteadyReport is the steady state of a run.
+type SteadyReport struct {
+	Seconds        float64            `json:"seconds"`
+	Sessions       uint64             `json:"sessions"`
+	Errors         uint64             `json:"errors"`
+	SessionsPerSec float64            `json:"sessions_per_second"`
+	LatencyMS      map[string]float64 `json:"latency_ms"`
 }
 
 // Report builds the final report.
@@ -161,6 +197,15 @@ func (f *Fleet) Report(now time.Time) Report {
 		Events: map[string]uint64{}, UDPAccepted: s.udpAccepted.Load(), UDPDropped: s.udpDropped.Load()}
 	for k, v := range s.events {
 		r.Events[k] = v
+	}
+	if !s.steadyAt.IsZero() {
+		st := &SteadyReport{Seconds: now.Sub(s.steadyAt).Seconds(), Sessions: s.stSess, Errors: s.stErrors,
+			LatencyMS: map[string]float64{"p50": ms(s.steady.quantile(0.5)), "p90": ms(s.steady.quantile(0.9)),
+				"p99": ms(s.steady.quantile(0.99)), "max": ms(s.steady.max)}}
+		if st.Seconds > 0 {
+			st.SessionsPerSec = float64(st.Sessions) / st.Seconds
+		}
+		r.Steady = st
 	}
 	s.mu.Unlock()
 	if r.Seconds > 0 {

@@ -1,0 +1,253 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/debug"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
+	"github.com/cwmp-agent/cwmp-agent/internal/fleet"
+	"github.com/cwmp-agent/cwmp-agent/schemas"
+	"github.com/cwmp-agent/cwmp-agent/soap"
+)
+
+var fleetOut io.Writer = os.Stderr
+
+// cmdFleet runs N virtual CPEs in this process (see internal/fleet).
+func cmdFleet(args []string) error {
+	cf := newCommonFlags("fleet")
+	fs := cf.fs
+	count := fs.Int("count", 100, "number of virtual CPEs")
+	first := fs.Int("first", 1, "index of the first CPE")
+	serial := fs.String("serial-pattern", "SIM%06d", "serial number pattern (one %d)")
+	rate := fs.Float64("rate", 50, "CPEs started (first session) per second; 0: all at once")
+	template := fs.String("template", "", "data-model template: a `cwmp-agent dump` of a real device (JSON lines or text)")
+	crHost := fs.String("cr-host", "", "host announced in ConnectionRequestURL (default: the address that reaches the ACS)")
+	crUser := fs.String("cr-username", "{serial}", "ConnectionRequestUsername pattern")
+	crPass := fs.String("cr-password", "cr-{serial}", "ConnectionRequestPassword pattern")
+	persist := fs.Bool("persist", false, "keep each CPE's state under state_dir/<serial> (default: memory only)")
+	periodic := fs.Int("periodic", 0, "PeriodicInformInterval in seconds for every CPE (0: the configuration's)")
+	duration := fs.Duration("duration", 0, "stop after this long (0: at SIGINT or SIGTERM)")
+	report := fs.String("report", "", "write the final JSON report to this file (\"-\": standard output)")
+	quiet := fs.Bool("quiet", false, "no live summary line")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
+	memprofile := fs.String("memprofile", "", "write an allocation profile at the end to this file (go tool pprof)")
+	// The serial numbers come from the pattern; the configuration's own is
+	// not needed.
+	args = append([]string{"--serial", "FLEET"}, args...)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, _, err := cf.load()
+	if err != nil {
+		return err
+	}
+	logs := newLogSetup(cfg.Log.Level, cfg.Log.Format, stderr)
+	base := cpeConfig(cfg, logs)
+	base.Host = nil // virtual CPEs have no interface of their own
+	factory, skipped, err := fleetFactory(cfg, *template, *periodic)
+	if err != nil {
+		return err
+	}
+	for why, n := range skipped {
+		fmt.Fprintf(fleetOut, "template: %d lines skipped: %s\n", n, why)
+	}
+	base.Factory = factory
+	if *count > 1000 {
+		// A fleet's log at info level would be a line per session.
+		if cfg.Log.Level == "info" {
+			logs.apply("warn", cfg.Log.Format)
+		}
+	}
+	built := time.Now()
+	stateDir := ""
+	if *persist {
+		stateDir = cfg.StateDir
+	}
+	// The shared listeners are the configuration's own:
+	// connection_request.listen and udp_connection_request.listen.
+	f, err := fleet.New(fleet.Config{Count: *count, First: *first, Serial: *serial, Base: base, StateDir: stateDir,
+		CRListen: cfg.ConnectionRequest.Listen, CRHost: *crHost, UDPListen: cfg.UDPListen, CRUsername: *crUser, CRPassword: *crPass,
+		Rate: *rate, Logger: logs.logger()})
+	if err != nil {
+		return err
+	}
+	debug.FreeOSMemory()
+	fmt.Fprintf(fleetOut, "fleet: %d CPEs built in %s (rss %d MB); Connection Requests on %v, UDP on %v\n",
+		*count, time.Since(built).Round(time.Millisecond), fleet.RSS()>>20, f.CRAddr(), f.UDPAddr())
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if *duration > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, *duration)
+		defer cancel()
+	}
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		tty := isTerminal(fleetOut)
+		for {
+			select {
+			case <-ctx.Done():
+				if tty && !*quiet {
+					fmt.Fprintln(fleetOut)
+				}
+				return
+			case now := <-tick.C:
+				if *quiet {
+					continue
+				}
+				line := f.Line(f.Stats.Window(now))
+				if tty {
+					fmt.Fprintf(fleetOut, "\r%s ", line)
+				} else {
+					fmt.Fprintln(fleetOut, line)
+				}
+			}
+		}
+	}()
+	err = f.Run(ctx)
+	<-done
+	if *memprofile != "" {
+		if pf, perr := os.Create(*memprofile); perr == nil {
+			runtime.GC()
+			pprof.Lookup("allocs").WriteTo(pf, 0)
+			pf.Close()
+		}
+	}
+	r := f.Report(time.Now())
+	b, _ := json.MarshalIndent(r, "", "  ")
+	switch *report {
+	case "":
+		fmt.Fprintf(fleetOut, "fleet: %d sessions (%.1f/s), %d errors, p99 %.1f ms, %d KB per CPE, %.0f µs CPU per session\n",
+			r.Sessions, r.SessionsPerSec, r.Errors, r.LatencyMS["p99"], r.RSSPerCPE>>10, r.CPUPerSession)
+	case "-":
+		fmt.Println(string(b))
+	default:
+		if werr := os.WriteFile(*report, append(b, '\n'), 0o644); werr != nil {
+			return werr
+		}
+	}
+	return err
+}
+
+// fleetFactory is what every CPE of the fleet shares: the template's
+// values, the configuration's ACS settings (ManagementServer.* from the
+// template yield to them), then `parameters`, which wins over both.
+func fleetFactory(cfg *Config, template string, periodic int) (map[string]string, map[string]int, error) {
+	out := map[string]string{}
+	for k, v := range cfg.Factory() {
+		if _, explicit := cfg.Parameters[k]; v != "" || explicit {
+			out[k] = v
+		}
+	}
+	var skipped map[string]int
+	if template != "" {
+		s, err := schemas.For(cfg.Device.Root)
+		if err != nil {
+			return nil, nil, err
+		}
+		fh, err := os.Open(template)
+		if err != nil {
+			return nil, nil, err
+		}
+		defer fh.Close()
+		tp, err := fleet.ParseTemplate(fh, s)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", template, err)
+		}
+		skipped = tp.Skipped
+		ms := cfg.Device.Root + ".ManagementServer."
+		for k, v := range tp.Values {
+			if strings.HasPrefix(k, ms) {
+				continue
+			}
+			if _, explicit := cfg.Parameters[k]; explicit {
+				continue
+			}
+			out[k] = v
+		}
+	}
+	if periodic > 0 {
+		out[cfg.Device.Root+".ManagementServer.PeriodicInformInterval"] = strconv.Itoa(periodic)
+		out[cfg.Device.Root+".ManagementServer.PeriodicInformEnable"] = "true"
+	}
+	return out, skipped, nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// cmdTestACS serves the in-repository test ACS: the peer of the demo and
+// of the fleet's performance figures. It answers every Inform, and with
+// --gpv asks each session for those parameters.
+func cmdTestACS(args []string) error {
+	fs := flag.NewFlagSet("test-acs", flag.ContinueOnError)
+	listen := fs.String("listen", "127.0.0.1:7557", "address to listen on")
+	gpv := fs.String("gpv", "", "comma-separated parameter names to ask every session for (GetParameterValues)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *cpuprofile != "" {
+		pf, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return err
+	}
+	acs := cwmptest.Serve(ln)
+	defer acs.Close()
+	acs.Lean(true)
+	if *gpv != "" {
+		names := strings.Split(*gpv, ",")
+		acs.OnInform(func(d *cwmptest.Device, _ *soap.Inform) {
+			acs.EnqueueFor(d, &soap.GetParameterValues{ParameterNames: names})
+		})
+	}
+	fmt.Println(acs.URL)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	<-ctx.Done()
+	return nil
+}
