@@ -92,11 +92,19 @@ func faultFor(err error, v soap.Version) *soap.Fault {
 	case errors.As(err, &fe):
 		return newFault(fe.code, fe.msg)
 	case errors.As(err, &se):
-		f := newFault(9003, "")
+		// 9003 when names or values were refused; 9002 when every fault
+		// is a value that could not be applied (a backend failed).
+		top := 9002
+		var pfs []soap.ParameterFault
 		for _, pf := range se.Faults {
 			c := codeOf(pf, "set")
-			f.SetParameterValuesFault = append(f.SetParameterValuesFault, soap.ParameterFault{ParameterName: pf.Path, FaultCode: c, FaultString: faultStrings[c]})
+			if c != 9002 {
+				top = 9003
+			}
+			pfs = append(pfs, soap.ParameterFault{ParameterName: pf.Path, FaultCode: c, FaultString: faultStrings[c]})
 		}
+		f := newFault(top, "")
+		f.SetParameterValuesFault = pfs
 		return f
 	case errors.As(err, &me):
 		return newFault(9000, "")

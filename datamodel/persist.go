@@ -47,7 +47,7 @@ func (t *Tree) snapshot() *stateFile {
 	visit = func(n *node) {
 		for i, p := range n.def.Params {
 			s := &n.vals[i]
-			if s.set && !p.Volatile {
+			if s.set && !p.Volatile && !t.Mounted(n.path+p.Name) {
 				sf.Values[n.path+p.Name] = s.v
 			}
 			if s.notif >= 0 || s.acl != nil {

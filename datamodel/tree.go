@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 )
 
 // Origin says who made a change: the ACS through an RPC, or the device itself
@@ -162,6 +163,8 @@ type Tree struct {
 	onChange   map[*ParamDef][]func(Event)
 	watchers   map[int]func(Event)
 	nextWatch  int
+	mounts     []mount
+	hasMounts  atomic.Bool
 }
 
 // New builds a tree holding the factory defaults of the schema, overridden by
@@ -408,6 +411,11 @@ func (t *Tree) value(n *node, p *ParamDef, acsView bool) (string, error) {
 		t.hookMu.RUnlock()
 		if g != nil {
 			return g(n.path + p.Name)
+		}
+	}
+	if t.hasMounts.Load() {
+		if b := t.backendFor(n.path + p.Name); b != nil {
+			return b.Get(n.path + p.Name)
 		}
 	}
 	return n.vals[p.idx].v, nil
@@ -791,6 +799,14 @@ func (t *Tree) commit(st []staged, opt SetOptions) ([]Event, error) {
 		s   *slot
 		old slot
 	}
+	rollback := func() {}
+	if t.hasMounts.Load() {
+		rb, err := t.applyBackends(st)
+		if err != nil {
+			return nil, err
+		}
+		rollback = rb
+	}
 	undos := make([]undo, 0, len(st)+1)
 	persist := false
 	evs := make([]Event, 0, len(st)+1)
@@ -818,6 +834,7 @@ func (t *Tree) commit(st []staged, opt SetOptions) ([]Event, error) {
 			for i := len(undos) - 1; i >= 0; i-- {
 				*undos[i].s = undos[i].old
 			}
+			rollback()
 			return nil, fmt.Errorf("%w: %w", ErrApply, err)
 		}
 	}

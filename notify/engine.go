@@ -40,6 +40,9 @@ type Tree interface {
 	Watched() []datamodel.Attributes
 	Handle(path string) (datamodel.Handle, error)
 	ReadAll(hs []datamodel.Handle, fn func(i int, v string, ok bool))
+	// Mounted reports a parameter served by a backend: its value changes
+	// outside the tree, so it is polled like a computed one.
+	Mounted(path string) bool
 }
 
 // Config configures an Engine.
@@ -90,6 +93,7 @@ type Engine struct {
 	wakeAt   time.Time // earliest throttled due time
 	debounce bool      // an OnActive call is scheduled
 	kick     chan struct{}
+	acsSet   map[string]string // values the ACS set on polled parameters
 }
 
 type stateFile struct {
@@ -199,7 +203,18 @@ func (e *Engine) onEvent(ev datamodel.Event) {
 	default:
 		return
 	}
-	if ev.Origin == datamodel.OriginACS || ev.Value == ev.Old {
+	if ev.Origin == datamodel.OriginACS {
+		// A polled (mounted) parameter will be seen to change at the next
+		// poll: that change is the ACS's own and is not reported back.
+		e.mu.Lock()
+		if e.acsSet == nil {
+			e.acsSet = map[string]string{}
+		}
+		e.acsSet[ev.Path] = ev.Value
+		e.mu.Unlock()
+		return
+	}
+	if ev.Value == ev.Old {
 		return
 	}
 	n, err := e.cfg.Tree.Notification(ev.Path)
@@ -441,7 +456,7 @@ func (e *Engine) poll() bool {
 		e.polled = e.polled[:0]
 		for _, a := range e.cfg.Tree.Watched() {
 			h, err := e.cfg.Tree.Handle(a.Name)
-			if err != nil || !h.Def().Computed || h.Def().CountOf != nil {
+			if err != nil || !(h.Def().Computed || e.cfg.Tree.Mounted(a.Name)) || h.Def().CountOf != nil {
 				continue
 			}
 			w := watch{name: a.Name, h: h}
@@ -461,18 +476,28 @@ func (e *Engine) poll() bool {
 		hs[i] = ws[i].h
 	}
 	type change struct {
-		name   string
-		def    *datamodel.ParamDef
-		active bool
+		name, value string
+		def         *datamodel.ParamDef
 	}
 	var changes []change
 	e.cfg.Tree.ReadAll(hs, func(i int, v string, ok bool) {
 		w := &ws[i]
 		if ok && w.ok && v != w.last {
-			changes = append(changes, change{w.name, w.h.Def(), false})
+			changes = append(changes, change{w.name, v, w.h.Def()})
 		}
 		w.last, w.ok = v, ok
 	})
+	e.mu.Lock()
+	kept := changes[:0]
+	for _, c := range changes {
+		if v, ok := e.acsSet[c.name]; ok && v == c.value {
+			delete(e.acsSet, c.name)
+			continue
+		}
+		kept = append(kept, c)
+	}
+	changes = kept
+	e.mu.Unlock()
 	for _, c := range changes {
 		n, err := e.cfg.Tree.Notification(c.name)
 		if err == nil && n != 0 {
