@@ -1,6 +1,7 @@
 package datamodel
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -14,6 +15,17 @@ type Backend interface {
 	Get(path string) (string, error)
 	// Set applies a value, already valid for the parameter's type.
 	Set(path, value string) error
+}
+
+// ErrNotServed is returned by a Backend's Get for a parameter it has no
+// value for: the tree's own stored value is used instead.
+var ErrNotServed = errors.New("not served by the backend")
+
+// Pusher is implemented by backends fed by the device itself (a daemon on
+// the control socket): a write by the device is then stored, not applied
+// back to it.
+type Pusher interface {
+	Pushed(path, value string)
 }
 
 type mount struct {
@@ -82,7 +94,7 @@ func (t *Tree) Mounted(path string) bool {
 // applyBackends applies the mounted values of a transaction, in order; if
 // one fails, those already applied are set back to the values they had,
 // and the failing parameter is reported (TR-069: 9002 for that name).
-func (t *Tree) applyBackends(st []staged) (rollback func(), err error) {
+func (t *Tree) applyBackends(st []staged, origin Origin) (rollback func(), err error) {
 	type done struct {
 		b    Backend
 		path string
@@ -103,7 +115,14 @@ func (t *Tree) applyBackends(st []staged) (rollback func(), err error) {
 		if b == nil {
 			continue
 		}
+		if p, ok := b.(Pusher); ok && origin == OriginDevice {
+			p.Pushed(path, st[i].v)
+			continue
+		}
 		old, gerr := b.Get(path)
+		if errors.Is(gerr, ErrNotServed) {
+			old, gerr = st[i].n.vals[st[i].p.idx].v, nil
+		}
 		if gerr != nil {
 			rollback()
 			return nil, &SetError{Faults: []*PathError{{Op: "set", Path: path, Err: fmt.Errorf("%w: reading the current value: %w", ErrApply, gerr)}}}

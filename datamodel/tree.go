@@ -415,7 +415,10 @@ func (t *Tree) value(n *node, p *ParamDef, acsView bool) (string, error) {
 	}
 	if t.hasMounts.Load() {
 		if b := t.backendFor(n.path + p.Name); b != nil {
-			return b.Get(n.path + p.Name)
+			v, err := b.Get(n.path + p.Name)
+			if !errors.Is(err, ErrNotServed) {
+				return v, err
+			}
 		}
 	}
 	return n.vals[p.idx].v, nil
@@ -801,7 +804,7 @@ func (t *Tree) commit(st []staged, opt SetOptions) ([]Event, error) {
 	}
 	rollback := func() {}
 	if t.hasMounts.Load() {
-		rb, err := t.applyBackends(st)
+		rb, err := t.applyBackends(st, opt.Origin)
 		if err != nil {
 			return nil, err
 		}
