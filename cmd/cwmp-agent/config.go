@@ -17,6 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/datamodel/backend"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 )
 
@@ -84,6 +85,7 @@ var settings = []setting{
 	{"dhcp.server.router", "", "router announced in option 3 (empty: the interface's address)"},
 	{"dhcp.server.dns", "", "comma-separated DNS servers announced in option 6 (empty: none)"},
 	{"dhcp.presence_check", "60s", "how often the ManageableDevice table checks the kernel neighbour table for departed devices (0: never)"},
+	{"mapping", "", "mapping file (YAML) binding parameters to files, commands or the control socket (see README)"},
 	{"notify.poll_interval", "10s", "how often computed parameters with a Notification attribute are read"},
 	{"log.level", "info", "debug, info, warn or error"},
 	{"log.format", "text", "text or json (log/slog)"},
@@ -127,17 +129,99 @@ type Config struct {
 		DNS                                     []net.IP
 		LeaseTime, Presence                     time.Duration
 	}
-	Log  struct{ Level, Format string }
+	Log struct{ Level, Format string }
+	// Mapping is the mapping file and its mounts.
+	Mapping struct {
+		File    string
+		Entries []backend.Entry
+	}
 	File string // the config file read, if any
 }
 
-// ConfigError names the key and the problem.
+// ConfigError names the key and the problem, and where the file says it
+// when the key is in the file.
 type ConfigError struct {
-	Key string
-	Err error
+	Key  string
+	Err  error
+	File string
+	Line int
 }
 
-func (e *ConfigError) Error() string { return "config: " + e.Key + ": " + e.Err.Error() }
+func (e *ConfigError) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("config: %s:%d: %s: %v", e.File, e.Line, e.Key, e.Err)
+	}
+	return "config: " + e.Key + ": " + e.Err.Error()
+}
+
+// keyLines maps every key of a YAML file, dotted, to its line (parameters
+// keep their whole path after "parameters.").
+func keyLines(data []byte) map[string]int {
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil {
+		return nil
+	}
+	out := map[string]int{}
+	var walk func(n *yaml.Node, prefix string)
+	walk = func(n *yaml.Node, prefix string) {
+		if n.Kind == yaml.DocumentNode {
+			for _, c := range n.Content {
+				walk(c, prefix)
+			}
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			key := strings.ToLower(k.Value)
+			if prefix == "parameters." {
+				key = k.Value
+			}
+			out[prefix+key] = k.Line
+			walk(n.Content[i+1], prefix+key+".")
+		}
+	}
+	walk(&doc, "")
+	return out
+}
+
+// withLines adds file and line to the configuration errors of err.
+func withLines(err error, file string) error {
+	if file == "" {
+		return err
+	}
+	data, rerr := os.ReadFile(file)
+	if rerr != nil {
+		return err
+	}
+	lines := keyLines(data)
+	var list []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		list = j.Unwrap()
+	} else {
+		list = []error{err}
+	}
+	for _, e := range list {
+		var ce *ConfigError
+		if errors.As(e, &ce) && ce.Line == 0 {
+			k := ce.Key
+			for k != "" {
+				if l, ok := lines[k]; ok {
+					ce.File, ce.Line = file, l
+					break
+				}
+				i := strings.LastIndexByte(k, '.')
+				if i < 0 || strings.HasPrefix(k, "parameters.") && i < len("parameters.") {
+					break
+				}
+				k = k[:i]
+			}
+		}
+	}
+	return errors.Join(list...)
+}
 
 func vkey(k string) string { return strings.ReplaceAll(k, ".", delim) }
 
@@ -207,7 +291,7 @@ func (c *commonFlags) load() (*Config, *viper.Viper, error) {
 	}
 	cfg, err := decode(v, params)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, withLines(err, *c.config)
 	}
 	cfg.File = *c.config
 	return cfg, v, nil
@@ -321,6 +405,7 @@ func decode(v *viper.Viper, params map[string]any) (*Config, error) {
 	cfg.Hooks.Reboot, cfg.Hooks.FactoryReset = str("hooks.reboot"), str("hooks.factory_reset")
 	cfg.Hooks.Firmware, cfg.Hooks.ConfigFile = str("hooks.firmware"), str("hooks.config_file")
 	cfg.NotifyPoll = dur("notify.poll_interval")
+	cfg.Mapping.File = str("mapping")
 	dh := &cfg.DHCP
 	ip4 := func(k string) net.IP {
 		v := str(k)
@@ -475,6 +560,32 @@ func decode(v *viper.Viper, params map[string]any) (*Config, error) {
 	case "text", "json":
 	default:
 		bad("log.format", fmt.Errorf("%q: must be text or json", cfg.Log.Format))
+	}
+	if cfg.Mapping.File != "" {
+		if s, err := schemas.For(d.Root); err == nil {
+			if fh, err := os.Open(cfg.Mapping.File); err != nil {
+				bad("mapping", err)
+			} else {
+				es, err := backend.Load(fh, s)
+				fh.Close()
+				if err != nil {
+					// One error per line of the mapping file.
+					list := []error{err}
+					if j, ok := err.(interface{ Unwrap() []error }); ok {
+						list = j.Unwrap()
+					}
+					for _, e := range list {
+						var le *backend.LineError
+						if errors.As(e, &le) {
+							errs = append(errs, &ConfigError{Key: "mapping", File: cfg.Mapping.File, Line: le.Line, Err: le.Err})
+						} else {
+							bad("mapping", fmt.Errorf("%s: %w", cfg.Mapping.File, e))
+						}
+					}
+				}
+				cfg.Mapping.Entries = es
+			}
+		}
 	}
 	if len(errs) == 0 {
 		// The factory values must fit the data model; the tree names the path.

@@ -37,6 +37,7 @@ Usage:
                                            --serial-pattern, --template FILE, --periodic S, --duration D,
                                            --report FILE, --persist; listeners from the configuration)
   cwmp-agent test-acs [--listen ADDR]      the in-repository test ACS (the fleet's peer in the performance report)
+  cwmp-agent check-config --config FILE    validate a configuration and its mapping file (errors with lines)
   cwmp-agent version                       print the version
 
 get, set, dump and inform talk to the running agent over its control socket
@@ -65,6 +66,8 @@ func run(args []string) error {
 		return cmdDemo(args[1:])
 	case "stun-server":
 		return cmdStunServer(args[1:])
+	case "check-config":
+		return cmdCheckConfig(args[1:])
 	case "fleet":
 		return cmdFleet(args[1:])
 	case "test-acs":

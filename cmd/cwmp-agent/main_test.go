@@ -6,6 +6,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -109,7 +111,9 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := loadYAML(t, tc.yaml)
 			require.Error(t, err)
-			assert.Contains(t, err.Error(), "config: "+tc.key+":")
+			// "config: FILE:LINE: key: problem" (the line of the key, or of
+			// its nearest parent in the file).
+			assert.Regexp(t, `config: (\S+\.yaml:\d+: )?`+regexp.QuoteMeta(tc.key)+`:`, err.Error())
 		})
 	}
 	cf := newCommonFlags("run")
@@ -211,7 +215,7 @@ func TestBadConfigStopsTheAgent(t *testing.T) {
 	require.NoError(t, os.WriteFile(p, []byte("acs: {url: http://a/}\ndevice: {oui: XYZ, serial_number: S}\n"), 0o600))
 	out, err := exec.Command(binary, "run", "--config", p).CombinedOutput()
 	require.Error(t, err)
-	assert.Contains(t, string(out), "config: device.oui:")
+	assert.Regexp(t, `config: \S+c\.yaml:2: device\.oui:`, string(out), "the key and its line")
 }
 
 // syncBuffer is a bytes.Buffer safe to read while a process writes to it.
@@ -245,6 +249,31 @@ func TestREADMEListsEveryKey(t *testing.T) {
 	b, err := os.ReadFile("../../README.md")
 	require.NoError(t, err)
 	for _, s := range append(append([]setting(nil), settings...), stunSettings...) {
-		assert.Contains(t, string(b), "`"+s.key+"`", "README: configuration key %s", s.key)
+		assert.True(t, strings.Contains(string(b), "`"+s.key+"`"), "README lacks the configuration key %s", s.key)
 	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	dir := t.TempDir()
+	mapping := filepath.Join(dir, "map.yaml")
+	require.NoError(t, os.WriteFile(mapping, []byte("mounts:\n  - path: Device.DeviceInfo.ModelName\n    file: /etc/hostname\n  - path: Device.Nope.\n    control: true\n"), 0o600))
+	cfg := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte("acs: {url: \"http://acs/\"}\ndevice:\n  oui: 00d09e\n  serial_number: S1\nmapping: "+mapping+"\n"), 0o600))
+	var errb strings.Builder
+	old := stderr
+	stderr = &errb
+	defer func() { stderr = old }()
+	err := run([]string{"check-config", "--config", cfg})
+	require.Error(t, err)
+	assert.Contains(t, errb.String(), mapping+":4: mapping: Device.Nope.: no such object")
+	assert.Contains(t, errb.String(), cfg+":3: device.oui:")
+
+	require.NoError(t, os.WriteFile(mapping, []byte("mounts:\n  - path: Device.DeviceInfo.ModelName\n    file: /etc/hostname\n"), 0o600))
+	require.NoError(t, os.WriteFile(cfg, []byte("acs: {url: \"http://acs/\"}\ndevice: {oui: 00D09E, serial_number: S1}\nmapping: "+mapping+"\n"), 0o600))
+	var out strings.Builder
+	oldOut := ctlOut
+	ctlOut = &out
+	defer func() { ctlOut = oldOut }()
+	require.NoError(t, run([]string{"check-config", "--config", cfg}))
+	assert.Contains(t, out.String(), "OK (root Device, serial S1, 1 mounts")
 }

@@ -58,7 +58,8 @@ func cpeConfig(cfg *Config, logs *logSetup) cpe.Config {
 			ResolvConf: cfg.DHCP.ResolvConf, ServerInterface: cfg.DHCP.ServerInterface, PoolStart: cfg.DHCP.PoolStart,
 			PoolEnd: cfg.DHCP.PoolEnd, LeaseTime: cfg.DHCP.LeaseTime, Router: cfg.DHCP.Router, DNS: cfg.DHCP.DNS,
 			PresenceInterval: cfg.DHCP.Presence},
-		Logger: log,
+		Mapping: cfg.Mapping.Entries,
+		Logger:  log,
 	}
 }
 

@@ -34,7 +34,7 @@ const MaxLine = 1 << 20
 
 // Request is one command.
 type Request struct {
-	Op     string            `json:"op"` // get, set, dump, add, delete, inform, call, ping
+	Op     string            `json:"op"` // get, set, dump, add, delete, inform, call, ping, watch
 	Path   string            `json:"path,omitempty"`
 	Paths  []string          `json:"paths,omitempty"`
 	Value  string            `json:"value,omitempty"`
@@ -80,8 +80,9 @@ type Server struct {
 	// Logger; nil discards.
 	Logger *slog.Logger
 
-	mu      sync.RWMutex // guards actions
-	actions map[string]Action
+	mu       sync.RWMutex // guards actions and watchers
+	actions  map[string]Action
+	watchers map[*watcher]struct{}
 	ln      *net.UnixListener
 	path    string
 }
@@ -296,6 +297,10 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 	for sc.Scan() {
 		c.SetDeadline(time.Now().Add(time.Minute))
 		req, err := Decode(sc.Bytes())
+		if err == nil && req.Op == "watch" {
+			s.watch(c, enc, req.Path, sc)
+			return
+		}
 		var resp Response
 		if err != nil {
 			resp = fail(err)
@@ -306,6 +311,73 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 			return
 		}
 	}
+}
+
+// Push is what a watching daemon receives: a value the ACS set on a
+// parameter of a subtree mounted on the control socket.
+type Push struct {
+	Event string `json:"event"` // "set"
+	Path  string `json:"path"`
+	Value string `json:"value"`
+}
+
+type watcher struct {
+	prefix string
+	mu     sync.Mutex
+	c      *net.UnixConn
+	enc    *json.Encoder
+}
+
+// watch turns the connection into a watch: {"op":"watch","path":PREFIX}
+// is answered {"ok":true}, then every ACS write under PREFIX arrives as a
+// Push line, until the daemon closes the connection.
+func (s *Server) watch(c *net.UnixConn, enc *json.Encoder, prefix string, sc *bufio.Scanner) {
+	w := &watcher{prefix: prefix, c: c, enc: enc}
+	c.SetDeadline(time.Time{})
+	if err := enc.Encode(Response{OK: true}); err != nil {
+		return
+	}
+	s.mu.Lock()
+	if s.watchers == nil {
+		s.watchers = map[*watcher]struct{}{}
+	}
+	s.watchers[w] = struct{}{}
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.watchers, w)
+		s.mu.Unlock()
+	}()
+	for sc.Scan() { // the daemon may send nothing more; EOF ends the watch
+	}
+}
+
+// Deliver hands an ACS write to the daemons watching its path; it fails
+// when none is, so that the ACS is not told a value was applied that no
+// one received.
+func (s *Server) Deliver(path, value string) error {
+	s.mu.RLock()
+	var ws []*watcher
+	for w := range s.watchers {
+		if strings.HasPrefix(path, w.prefix) {
+			ws = append(ws, w)
+		}
+	}
+	s.mu.RUnlock()
+	sent := 0
+	for _, w := range ws {
+		w.mu.Lock()
+		w.c.SetWriteDeadline(time.Now().Add(2 * time.Second))
+		err := w.enc.Encode(Push{Event: "set", Path: path, Value: value})
+		w.mu.Unlock()
+		if err == nil {
+			sent++
+		}
+	}
+	if sent == 0 {
+		return fmt.Errorf("no device daemon is watching %s on the control socket", path)
+	}
+	return nil
 }
 
 // Do sends one request to the socket at path and returns the response.

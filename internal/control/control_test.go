@@ -1,7 +1,10 @@
 package control
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -129,4 +132,28 @@ func FuzzControlRequest(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestWatchDeliver(t *testing.T) {
+	s, _, _ := newServer(t)
+	sock := filepath.Join(t.TempDir(), "s")
+	require.NoError(t, s.Listen(sock))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.Serve(ctx)
+	assert.Error(t, s.Deliver("Device.X", "1"), "nobody watching")
+
+	c, err := net.Dial("unix", sock)
+	require.NoError(t, err)
+	defer c.Close()
+	fmt.Fprintln(c, `{"op":"watch","path":"Device.DeviceInfo."}`)
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"ok":true}`, line)
+	require.Eventually(t, func() bool { return s.Deliver("Device.DeviceInfo.ProvisioningCode", "X1") == nil }, 2*time.Second, 10*time.Millisecond)
+	line, err = r.ReadString('\n')
+	require.NoError(t, err)
+	assert.JSONEq(t, `{"event":"set","path":"Device.DeviceInfo.ProvisioningCode","value":"X1"}`, line)
+	assert.Error(t, s.Deliver("Device.ManagementServer.URL", "x"), "outside the watched prefix")
 }

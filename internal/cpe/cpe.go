@@ -18,6 +18,7 @@ import (
 
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/datamodel/backend"
 	"github.com/cwmp-agent/cwmp-agent/internal/control"
 	"github.com/cwmp-agent/cwmp-agent/internal/logring"
 	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
@@ -65,7 +66,9 @@ type Config struct {
 	// STUN tunes the TR-111 client (tests); zero values are the defaults.
 	STUN tr111.ClientConfig
 	// DHCP configures TR-111 Part 1 (Device-Gateway Association).
-	DHCP   DHCPConfig
+	DHCP DHCPConfig
+	// Mapping mounts backends on parameters (a real device's live values).
+	Mapping []backend.Entry
 	Logger *slog.Logger
 }
 
@@ -134,6 +137,19 @@ func Build(cfg Config) (*CPE, error) {
 		cfg.Logger.Error("starting from factory values", "err", err)
 	}
 	c := &CPE{Tree: tree, cfg: cfg}
+	if len(cfg.Mapping) > 0 {
+		// ACS writes to subtrees owned by a device daemon go to the control
+		// socket's watchers.
+		deliver := func(path, value string) error {
+			if c.Control == nil {
+				return errors.New("no control socket: no device daemon can receive the value")
+			}
+			return c.Control.Deliver(path, value)
+		}
+		if _, err := backend.Mount(tree, cfg.Mapping, deliver); err != nil {
+			return nil, err
+		}
+	}
 	ac := cfg.Agent
 	ac.Tree = tree
 	ac.StateDir = cfg.StateDir
