@@ -83,8 +83,8 @@ type Server struct {
 	mu       sync.RWMutex // guards actions and watchers
 	actions  map[string]Action
 	watchers map[*watcher]struct{}
-	ln      *net.UnixListener
-	path    string
+	ln       *net.UnixListener
+	path     string
 }
 
 // Register adds a named action for the call op.

@@ -69,7 +69,7 @@ type Config struct {
 	DHCP DHCPConfig
 	// Mapping mounts backends on parameters (a real device's live values).
 	Mapping []backend.Entry
-	Logger *slog.Logger
+	Logger  *slog.Logger
 }
 
 // DHCPConfig configures TR-111 Part 1. On an InternetGatewayDevice the
