@@ -37,6 +37,7 @@ func (c *CPE) bind() {
 		return
 	}
 	n := &netInfo{host: *c.cfg.Host, url: func() string { return t.MustGet(root + ".ManagementServer.URL") }}
+	c.net = n
 	counter := func(name string) func(string) (string, error) {
 		return func(string) (string, error) { return n.counter(name), nil }
 	}

@@ -112,6 +112,8 @@ type CPE struct {
 	DHCPServer *assoc.Server
 	DHCPClient *assoc.Client
 	cfg        Config
+	net        *netInfo          // the interface that reaches the ACS (with Host)
+	hosts      map[string]uint32 // LAN hosts by MAC -> Hosts.Host instance
 }
 
 // Build assembles the CPE: the tree is loaded from the state directory (a
@@ -294,6 +296,9 @@ func (c *CPE) Run(ctx context.Context) error {
 	}
 	if c.DHCPClient != nil {
 		run(c.DHCPClient.Run)
+	}
+	if c.cfg.Root == "InternetGatewayDevice" && c.cfg.Host != nil {
+		run(c.runHosts)
 	}
 	wg.Wait()
 	c.Notify.Close()

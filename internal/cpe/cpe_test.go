@@ -167,3 +167,35 @@ func TestUDPConnectionRequestUnderFlood(t *testing.T) {
 	require.NoError(t, acs.WaitSessions(wctx, "00D09E-FLOOD", 2))
 	t.Logf("%d junk datagrams sent during the test", n)
 }
+
+// TestGatewayLANHosts: the Hosts table follows the kernel's neighbour
+// table (a fake /proc here): resolved entries only, wireless interfaces as
+// 802.11, nothing invented.
+func TestGatewayLANHosts(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	c, err := Build(Config{Root: "InternetGatewayDevice", Factory: map[string]string{
+		"InternetGatewayDevice.ManagementServer.URL": acs.URL, "InternetGatewayDevice.DeviceInfo.ManufacturerOUI": "00D09E",
+		"InternetGatewayDevice.DeviceInfo.SerialNumber": "GW1"}, Host: &sysinfo.Host{Root: "../sysinfo/testdata/root"}})
+	require.NoError(t, err)
+	c.SyncHosts()
+	vs, err := c.Tree.GetValues([]string{"InternetGatewayDevice.LANDevice.1.Hosts."})
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, v := range vs {
+		got[v.Name] = v.Value
+	}
+	h := "InternetGatewayDevice.LANDevice.1.Hosts.Host."
+	assert.Equal(t, "192.168.1.20", got[h+"1.IPAddress"])
+	assert.Equal(t, "02:00:00:aa:bb:01", got[h+"1.MACAddress"])
+	assert.Equal(t, "Ethernet", got[h+"1.InterfaceType"])
+	assert.Equal(t, "Static", got[h+"1.AddressSource"])
+	assert.Equal(t, "", got[h+"1.HostName"], "the gateway does not know names: none made up")
+	assert.Equal(t, "192.168.1.30", got[h+"2.IPAddress"])
+	assert.Equal(t, "802.11", got[h+"2.InterfaceType"])
+	assert.NotContains(t, got, h+"4.IPAddress", "the incomplete entry is not a host")
+	c.SyncHosts()
+	assert.Equal(t, got["InternetGatewayDevice.LANDevice.1.Hosts.HostNumberOfEntries"],
+		c.Tree.MustGet("InternetGatewayDevice.LANDevice.1.Hosts.HostNumberOfEntries"), "a second sync changes nothing")
+}

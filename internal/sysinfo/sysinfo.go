@@ -160,3 +160,42 @@ func (h Host) OSRelease(key string) string {
 	}
 	return ""
 }
+
+// Neighbour is a resolved entry of the kernel's IPv4 neighbour table.
+type Neighbour struct {
+	IP, MAC, Device string
+	Wireless        bool // the device is a wireless interface (/sys/class/net/<dev>/wireless)
+}
+
+// Neighbours reads the complete entries of /proc/net/arp (flag 0x2): the
+// hosts the kernel currently knows on its links.
+func (h Host) Neighbours() ([]Neighbour, error) {
+	f, err := os.Open(h.path("/proc/net/arp"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []Neighbour
+	sc := bufio.NewScanner(f)
+	first := true
+	for sc.Scan() {
+		if first {
+			first = false
+			continue
+		}
+		fl := strings.Fields(sc.Text())
+		if len(fl) < 6 {
+			continue
+		}
+		flags, err := strconv.ParseUint(strings.TrimPrefix(fl[2], "0x"), 16, 32)
+		if err != nil || flags&0x2 == 0 || net.ParseIP(fl[0]) == nil {
+			continue
+		}
+		n := Neighbour{IP: fl[0], MAC: strings.ToLower(fl[3]), Device: fl[5]}
+		if _, err := os.Stat(h.path("/sys/class/net/" + fl[5] + "/wireless")); err == nil {
+			n.Wireless = true
+		}
+		out = append(out, n)
+	}
+	return out, sc.Err()
+}

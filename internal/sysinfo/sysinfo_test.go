@@ -40,3 +40,13 @@ func TestLoopbackSource(t *testing.T) {
 	_, err = SourceIP("not a url")
 	assert.Error(t, err)
 }
+
+func TestNeighbours(t *testing.T) {
+	ns, err := Host{Root: "testdata/root"}.Neighbours()
+	require.NoError(t, err)
+	assert.Equal(t, []Neighbour{
+		{IP: "192.168.1.20", MAC: "02:00:00:aa:bb:01", Device: "br-lan"},
+		{IP: "192.168.1.30", MAC: "02:00:00:aa:bb:02", Device: "wlan0", Wireless: true},
+		{IP: "203.0.113.1", MAC: "02:00:00:ff:ff:01", Device: "eth0"},
+	}, ns, "complete entries only")
+}
