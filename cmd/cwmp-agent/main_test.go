@@ -277,3 +277,21 @@ func TestCheckConfig(t *testing.T) {
 	require.NoError(t, run([]string{"check-config", "--config", cfg}))
 	assert.Contains(t, out.String(), "OK (root Device, serial S1, 1 mounts")
 }
+
+// TestPackagingExamples: the configuration and mapping shipped in
+// packaging/ are valid (check-config), so the README's instructions work.
+func TestPackagingExamples(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile("../../packaging/etc/config.yaml")
+	require.NoError(t, err)
+	mapping, err := filepath.Abs("../../packaging/etc/mapping.yaml")
+	require.NoError(t, err)
+	cfg := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(strings.ReplaceAll(string(b), "/etc/cwmp-agent/mapping.yaml", mapping)), 0o600))
+	var out strings.Builder
+	old := ctlOut
+	ctlOut = &out
+	defer func() { ctlOut = old }()
+	require.NoError(t, run([]string{"check-config", "--config", cfg}))
+	assert.Contains(t, out.String(), "3 mounts")
+}
