@@ -54,6 +54,18 @@ var targets = []target{
 	{Bench: "BenchmarkOption125Parse", Metric: "ns/op", Max: 1000, Unit: "µs", What: "parse a client's option 125 and validate its Device Identity"},
 	{Bench: "BenchmarkOption125Build", Metric: "ns/op", Max: 1000, Unit: "µs", What: "build the Gateway Identity option 125"},
 	{Bench: "BenchmarkGatewayExchange", Metric: "exchanges/s", Min: 1000, Unit: "", What: "gateway: DHCP exchanges per second with a Device Identity, ManageableDevice table kept"},
+	{Bench: "BenchmarkDecodeInform", Metric: "ns/op", Unit: "µs", What: "decode a periodic Inform (scanner-built DOM)"},
+	{Bench: "BenchmarkDecodeInformEtree", Metric: "ns/op", Unit: "µs", What: "... the same through etree's reader"},
+	{Bench: "BenchmarkFleetIdle10k", Metric: "RSS-MB", Max: 1024, Unit: "", What: "fleet: 10,000 virtual CPEs after BOOTSTRAP, resident memory (MB)"},
+	{Bench: "BenchmarkFleetIdle10k", Metric: "KB/CPE", Max: 100, Unit: "", What: "... per virtual CPE (KB)"},
+	{Bench: "BenchmarkFleetSessions", Metric: "sessions/s", Min: 1000, Unit: "", What: "fleet: 10,000 CPEs informing every 10 s, steady sessions per second (Inform, GetParameterValues, end)"},
+	{Bench: "BenchmarkFleetSessions", Metric: "p99-ms", Max: 50, Unit: "", What: "... p99 session latency (ms), the test ACS on the same 2 cores"},
+	{Bench: "BenchmarkFleetSessions", Metric: "cpu-us/session", Unit: "", What: "... the fleet's own CPU per session (µs)"},
+	{Bench: "BenchmarkFleetSessions500", Metric: "sessions/s", Unit: "", What: "fleet: the same every 20 s, steady sessions per second"},
+	{Bench: "BenchmarkFleetSessions500", Metric: "p99-ms", Unit: "", What: "... p99 session latency (ms)"},
+	{Bench: "BenchmarkFleet100k", Metric: "CPEs-up", Min: 100000, Unit: "", What: "fleet: 100,000 CPEs (1-hour periodic) started and up"},
+	{Bench: "BenchmarkFleet100k", Metric: "RSS-MB", Unit: "", What: "... resident memory (MB)"},
+	{Bench: "BenchmarkFleet100k", Metric: "KB/CPE", Unit: "", What: "... per virtual CPE (KB)"},
 	{Bench: "binary linux/arm", Metric: "bytes", Max: 12 << 20, Unit: "MiB", What: "static stripped binary, linux/arm (v7)"},
 	{Bench: "binary linux/arm64", Metric: "bytes", Unit: "MiB", What: "static stripped binary, linux/arm64"},
 	{Bench: "binary linux/mips", Metric: "bytes", Unit: "MiB", What: "static stripped binary, linux/mips (softfloat)"},
@@ -102,7 +114,7 @@ func main() {
 }
 
 func run(out, pattern, pkgs, benchtime string) error {
-	args := []string{"test", "-run", "^$", "-bench", pattern, "-benchmem", "-count", "1"}
+	args := []string{"test", "-run", "^$", "-bench", pattern, "-benchmem", "-count", "1", "-timeout", "40m"}
 	if benchtime != "" {
 		args = append(args, "-benchtime", benchtime)
 	}
