@@ -19,7 +19,19 @@ func (c *CPE) bind() {
 	uptime := func(string) (string, error) {
 		return strconv.FormatInt(int64(time.Since(c.Agent.BootTime())/time.Second), 10), nil
 	}
-	t.Bind(root+".DeviceInfo.UpTime", uptime)
+	// A real device reports the system's uptime (/proc/uptime); a virtual
+	// one the time since its own (virtual) boot.
+	devUptime := uptime
+	if c.cfg.Host != nil {
+		h := *c.cfg.Host
+		devUptime = func(p string) (string, error) {
+			if up, err := h.Uptime(); err == nil {
+				return strconv.FormatUint(up, 10), nil
+			}
+			return uptime(p)
+		}
+	}
+	t.Bind(root+".DeviceInfo.UpTime", devUptime)
 	t.Bind(root+".DeviceInfo.DeviceLog", func(string) (string, error) {
 		if c.cfg.Log == nil {
 			return "", nil

@@ -199,3 +199,12 @@ func TestGatewayLANHosts(t *testing.T) {
 	assert.Equal(t, got["InternetGatewayDevice.LANDevice.1.Hosts.HostNumberOfEntries"],
 		c.Tree.MustGet("InternetGatewayDevice.LANDevice.1.Hosts.HostNumberOfEntries"), "a second sync changes nothing")
 }
+
+func TestUptimeFromProc(t *testing.T) {
+	c, err := Build(Config{Root: "Device", Factory: map[string]string{"Device.DeviceInfo.ManufacturerOUI": "00D09E",
+		"Device.DeviceInfo.SerialNumber": "UP1"}, Host: &sysinfo.Host{Root: "../sysinfo/testdata/root"}})
+	require.NoError(t, err)
+	want, err := (sysinfo.Host{Root: "../sysinfo/testdata/root"}).Uptime()
+	require.NoError(t, err)
+	assert.Equal(t, fmt.Sprint(want), c.Tree.MustGet("Device.DeviceInfo.UpTime"), "a real device reports /proc/uptime")
+}

@@ -351,7 +351,8 @@ func TestLabHookMode(t *testing.T) {
 	require.Eventually(t, func() bool { return dev.Get("Device.GatewayInfo.SerialNumber") == "GW-LAB" }, 20*time.Second, 100*time.Millisecond,
 		"udhcpc's bound event records the Gateway Identity")
 	assert.Equal(t, "001122", dev.Get("Device.GatewayInfo.ManufacturerOUI"))
-	assert.Contains(t, readFile(events), "EVENT bound", "the chained script ran")
+	assert.Eventually(t, func() bool { return strings.Contains(readFile(events), "EVENT bound") }, 5*time.Second, 20*time.Millisecond,
+		"the chained script ran (after the hook)")
 	signalWait(t, u, syscall.SIGTERM) // release, then deconfig
 	require.Eventually(t, func() bool { return dev.Get("Device.GatewayInfo.SerialNumber") == "" }, 10*time.Second, 100*time.Millisecond,
 		"deconfig discards GatewayInfo")
