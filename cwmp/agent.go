@@ -2,6 +2,7 @@ package cwmp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -82,6 +83,9 @@ type Config struct {
 	// with SupportedCWMPVersions in the cwmp-1-2 namespace).
 	Version soap.Version
 	TLS     TLSConfig
+	// ClientTLS, when set, is used instead of building TLS settings from
+	// TLS (a fleet shares one).
+	ClientTLS *tls.Config
 	// Transport overrides the HTTP transport (tests, fleets); nil builds one
 	// from TLS.
 	Transport http.RoundTripper
@@ -127,14 +131,16 @@ type SessionResult struct {
 // Agent is one CWMP CPE: it owns the sessions with the ACS. One goroutine
 // (Run) runs sessions; other goroutines only post events with Trigger.
 type Agent struct {
-	cfg    Config
-	dm     DataModel
-	root   string
-	log    *slog.Logger
-	clock  clock.Clock
-	rand   func() float64
-	client *http.Client
-	wake   chan struct{}
+	cfg      Config
+	dm       DataModel
+	root     string
+	log      *slog.Logger
+	clock    clock.Clock
+	rand     func() float64
+	tls      *tls.Config // for sessions and file servers
+	fileOnce sync.Once
+	fileHTTP *http.Client // built on first transfer
+	wake     chan struct{}
 
 	mu           sync.Mutex // guards the following
 	st           agentState
@@ -235,19 +241,13 @@ func New(cfg Config) (*Agent, error) {
 		wake:         make(chan struct{}, 1),
 		transferWake: make(chan struct{}, 1),
 	}
-	tr := cfg.Transport
-	if tr == nil {
-		t, err := newTransport(cfg.TLS)
+	a.tls = cfg.ClientTLS
+	if a.tls == nil {
+		tc, err := tlsConfig(cfg.TLS)
 		if err != nil {
 			return nil, err
 		}
-		tr = t
-	}
-	a.client = &http.Client{
-		Transport: tr,
-		// Redirects are followed by the session itself: a POST must stay a
-		// POST, and a redirect applies to this session only.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		a.tls = tc
 	}
 	if err := a.loadState(); err != nil {
 		a.log.Error("agent state is corrupt; starting with an empty event queue", "err", err)

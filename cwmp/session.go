@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"strconv"
 	"time"
 
@@ -64,9 +65,6 @@ func (a *Agent) session(ctx context.Context) {
 	a.mu.Unlock()
 
 	err := a.runSession(ctx, acsURL, events, covered, finished, bootstrap, uint32(retries))
-	// The session's connection ends with it: nothing is kept open between
-	// sessions (an idle CPE holds no socket, and a fleet of them none).
-	a.client.CloseIdleConnections()
 
 	a.mu.Lock()
 	a.inSession = false
@@ -123,7 +121,21 @@ func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.Eve
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.cfg.SessionTimeout)
 	defer cancel()
-	x, err := newExchanger(a.client, acsURL, a.param("ManagementServer.Username"), a.param("ManagementServer.Password"), a.cfg.ResponseTimeout)
+	// One connection for the session, closed with it: nothing is kept open
+	// between sessions (an idle CPE holds no socket, a fleet of them none).
+	var rt http.RoundTripper = a.cfg.Transport
+	if rt == nil {
+		sc := &sessionConn{tls: a.tls, timeout: 15 * time.Second}
+		defer sc.close()
+		rt = sc
+	} else if t, ok := rt.(interface{ CloseIdleConnections() }); ok {
+		defer t.CloseIdleConnections()
+	}
+	client := &http.Client{Transport: rt,
+		// Redirects are followed by the session itself: a POST must stay a
+		// POST, and a redirect applies to this session only.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	x, err := newExchanger(client, acsURL, a.param("ManagementServer.Username"), a.param("ManagementServer.Password"), a.cfg.ResponseTimeout)
 	if err != nil {
 		return err
 	}

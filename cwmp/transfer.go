@@ -404,7 +404,14 @@ func (a *Agent) execute(ctx context.Context, t *Transfer) {
 // settings, redirects followed, no overall timeout (large files), and a
 // per-stage timeout through the context.
 func (a *Agent) fileClient() *http.Client {
-	return &http.Client{Transport: a.client.Transport}
+	a.fileOnce.Do(func() {
+		var tr http.RoundTripper = a.cfg.Transport
+		if tr == nil {
+			tr = NewHTTPTransport(a.tls)
+		}
+		a.fileHTTP = &http.Client{Transport: tr}
+	})
+	return a.fileHTTP
 }
 
 // fetch performs a request with Basic or Digest authentication on a 401.

@@ -60,7 +60,38 @@ func (s *fastScanner) name() string {
 		s.bad = true
 		return ""
 	}
-	return string(n)
+	return intern(n)
+}
+
+// common holds the names and attribute values that recur in every
+// envelope (element names, prefixes, namespaces, xsi:type values), so
+// that the scanner does not allocate a string for each occurrence.
+var common = func() map[string]string {
+	m := map[string]string{}
+	for _, s := range []string{
+		"soap-env:Envelope", "soap-env:Header", "soap-env:Body", "soap-env:Fault", "soap:Envelope", "soap:Header", "soap:Body",
+		"SOAP-ENV:Envelope", "SOAP-ENV:Header", "SOAP-ENV:Body", "SOAP-ENV:Fault", "cwmp:ID", "cwmp:HoldRequests",
+		"cwmp:Inform", "cwmp:InformResponse", "cwmp:GetParameterValues", "cwmp:GetParameterValuesResponse",
+		"cwmp:SetParameterValues", "cwmp:SetParameterValuesResponse", "cwmp:SessionTimeout", "cwmp:SupportedCWMPVersions",
+		"cwmp:UseCWMPVersion", "cwmp:Fault", "DeviceId", "Manufacturer", "OUI", "ProductClass", "SerialNumber", "Event",
+		"EventStruct", "EventCode", "CommandKey", "MaxEnvelopes", "CurrentTime", "RetryCount", "ParameterList",
+		"ParameterValueStruct", "Name", "Value", "ParameterNames", "string", "Status", "ParameterKey",
+		"xmlns:soap-env", "xmlns:soap-enc", "xmlns:xsd", "xmlns:xsi", "xmlns:cwmp", "xmlns:soap", "xmlns:SOAP-ENV",
+		"xmlns:SOAP-ENC", "soap-env:mustUnderstand", "soap:mustUnderstand", "SOAP-ENV:mustUnderstand", "soap-enc:arrayType",
+		"SOAP-ENC:arrayType", "xsi:type", "1", "0",
+		NSEnvelope, NSEncoding, NSXSD, NSXSI, NS10, NS11, NS12, "urn:dslforum-org:cwmp-1-3", "urn:dslforum-org:cwmp-1-4",
+		"xsd:string", "xsd:unsignedInt", "xsd:int", "xsd:boolean", "xsd:dateTime", "xsd:base64",
+	} {
+		m[s] = s
+	}
+	return m
+}()
+
+func intern(b []byte) string {
+	if s, ok := common[string(b)]; ok {
+		return s
+	}
+	return string(b)
 }
 
 func (s *fastScanner) space() {
@@ -225,7 +256,7 @@ func (s *fastScanner) next() (fastTok, bool) {
 			s.bad = true // attributes must be separated by white space
 			break
 		}
-		t.attrs = append(t.attrs, fastAttr{an, string(val)})
+		t.attrs = append(t.attrs, fastAttr{an, intern(val)})
 	}
 	return fastTok{}, false
 }

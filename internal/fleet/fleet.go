@@ -155,7 +155,7 @@ func New(cfg Config) (*Fleet, error) {
 		}
 		c.ConnReqListen, c.ControlSocket, c.UDPListen = "", "", ""
 		c.ConnReqURL = crBase
-		c.Agent.Transport = cwmp.NewHTTPTransport(tc)
+		c.Agent.ClientTLS = tc
 		if !cfg.NoJitter {
 			c.Agent.PeriodicPhase = time.Duration(rand.Int64N(int64(24 * time.Hour)))
 		}
