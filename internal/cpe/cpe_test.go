@@ -156,13 +156,28 @@ func TestUDPConnectionRequestUnderFlood(t *testing.T) {
 		}
 	}()
 	time.Sleep(200 * time.Millisecond)
-	valid := tr111.FormatUDPConnRequest(c.STUN.LocalAddr().String(), uint64(time.Now().Unix()), "1", "cr", "n", "crpw")
-	for i := 0; i < 3; i++ {
-		conn.Write(valid)
-	}
+	// Datagrams may be lost when the socket's buffer overflows under the
+	// flood (the kernel drops them, as a real network would): the ACS side
+	// sends its three copies again, with a new id, until the session comes.
+	sent := make(chan struct{})
+	go func() {
+		defer close(sent)
+		for i := 0; ; i++ {
+			valid := tr111.FormatUDPConnRequest(c.STUN.LocalAddr().String(), uint64(time.Now().Unix())+uint64(i), fmt.Sprint("id-", i), "cr", "n", "crpw")
+			for j := 0; j < 3; j++ {
+				conn.Write(valid)
+			}
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Millisecond):
+			}
+		}
+	}()
 	_, err = acs.WaitEvent(wctx, "00D09E-FLOOD", "6 CONNECTION REQUEST")
 	close(stop)
 	n := <-flooded
+	<-sent
 	require.NoError(t, err, "the session started despite %d junk datagrams", n)
 	require.NoError(t, acs.WaitSessions(wctx, "00D09E-FLOOD", 2))
 	t.Logf("%d junk datagrams sent during the test", n)
