@@ -166,6 +166,8 @@ func BenchmarkFleet100k(b *testing.B) {
 	for b.Loop() {
 		r = fleetRun(b, "--count", "100000", "--rate", "1000", "--periodic", "3600", "--duration", "150s")
 	}
+	// Each CPE delivers 0 BOOTSTRAP once: the number of CPEs that started.
+	b.ReportMetric(num(r, "events", "0 BOOTSTRAP"), "CPEs-started")
 	b.ReportMetric(num(r, "up"), "CPEs-up")
 	b.ReportMetric(num(r, "rss_bytes")/(1<<20), "RSS-MB")
 	b.ReportMetric(num(r, "rss_per_cpe_bytes")/1024, "KB/CPE")
