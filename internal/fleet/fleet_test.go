@@ -182,3 +182,36 @@ func sendUDP(t *testing.T, addr string, msg []byte) {
 		require.NoError(t, err)
 	}
 }
+
+// TestFleetPersistedRestart: with a state directory, a restarted fleet's
+// CPEs send 1 BOOT, not 0 BOOTSTRAP, and keep their Connection Request
+// paths.
+func TestFleetPersistedRestart(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	dir := t.TempDir()
+	cfg := Config{Count: 5, Base: base(acs.URL), StateDir: dir, CRListen: "127.0.0.1:0"}
+	f, err := New(cfg)
+	require.NoError(t, err)
+	path := f.Device("SIM000003").CPE.ConnReq.Path
+	stop := runFleet(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, acs.WaitSessions(ctx, "00D09E-Sim-SIM000003", 1))
+	require.Eventually(t, func() bool { return f.Up() == 5 }, 10*time.Second, 10*time.Millisecond)
+	stop()
+
+	f2, err := New(cfg)
+	require.NoError(t, err)
+	assert.Equal(t, path, f2.Device("SIM000003").CPE.ConnReq.Path, "the Connection Request path is kept")
+	runFleet(t, f2)
+	inf, err := acs.WaitInform(ctx, "00D09E-Sim-SIM000003", 2)
+	require.NoError(t, err)
+	var codes []string
+	for _, e := range inf.Event {
+		codes = append(codes, e.EventCode)
+	}
+	assert.Contains(t, codes, "1 BOOT")
+	assert.NotContains(t, codes, "0 BOOTSTRAP")
+}
