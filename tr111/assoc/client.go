@@ -485,12 +485,14 @@ func (c *Client) bind(ack *dhcpv4.DHCPv4) {
 func (c *Client) expire(why string) {
 	l := c.lease
 	c.lease = nil
-	c.clearGateway(why)
+	// The address goes first: once GatewayInfo reads empty, nothing of
+	// the lease is left in use.
 	if l != nil {
 		if err := c.cfg.Link.Remove(l); err != nil {
 			c.log.Warn("removing the address", "err", err)
 		}
 	}
+	c.clearGateway(why)
 	c.mu.Lock()
 	c.state.IP, c.state.Server, c.state.Expires = "", "", time.Time{}
 	c.mu.Unlock()
