@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/pion/stun/v3"
@@ -101,6 +102,14 @@ type ServerConfig struct {
 	// them (default 20 ms) (TR-111 2.2.2.3).
 	Copies  int
 	Spacing time.Duration
+	// SharePort opens the primary socket with SO_REUSEADDR (when
+	// ListenPacket is nil) so that an ACS
+	// sending its own UDP Connection Requests can bind the same port for a
+	// moment: TR-111 2.2.2.3 wants them to leave from the STUN server's
+	// address and port (GenieACS's UDP_CONNECTION_REQUEST_PORT does this).
+	// While the other socket is open the kernel may hand it a STUN request,
+	// which the CPE then retransmits.
+	SharePort bool
 	// ListenPacket opens the sockets; nil means net.ListenPacket.
 	ListenPacket func(network, address string) (net.PacketConn, error)
 	Logger       *slog.Logger
@@ -139,8 +148,16 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Spacing == 0 {
 		cfg.Spacing = 20 * time.Millisecond
 	}
+	listenPrimary := cfg.ListenPacket
 	if cfg.ListenPacket == nil {
 		cfg.ListenPacket = net.ListenPacket
+		listenPrimary = net.ListenPacket
+		if cfg.SharePort {
+			lc := net.ListenConfig{Control: reuseAddr}
+			listenPrimary = func(network, address string) (net.PacketConn, error) {
+				return lc.ListenPacket(context.Background(), network, address)
+			}
+		}
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -151,7 +168,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	var idb [4]byte
 	rand.Read(idb[:])
 	s.nextID = binary.BigEndian.Uint32(idb[:])
-	pri, err := cfg.ListenPacket("udp4", cfg.Listen)
+	pri, err := listenPrimary("udp4", cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("tr111: stun_server.listen %s: %w", cfg.Listen, err)
 	}
@@ -524,4 +541,15 @@ func (s *Server) saver(ctx context.Context) {
 		}
 		s.save()
 	}
+}
+
+// reuseAddr sets SO_REUSEADDR on a socket before it is bound.
+func reuseAddr(_, _ string, c syscall.RawConn) error {
+	var serr error
+	if err := c.Control(func(fd uintptr) {
+		serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 1)
+	}); err != nil {
+		return err
+	}
+	return serr
 }

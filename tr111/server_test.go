@@ -36,6 +36,22 @@ func newTestServer(t *testing.T) *Server {
 	return s
 }
 
+// runServer runs s until the test ends.
+func runServer(t *testing.T, s *Server) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// loopbackCPE is a CPE's UDP socket on loopback.
+func loopbackCPE(t *testing.T) *net.UDPConn {
+	cpe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	t.Cleanup(func() { cpe.Close() })
+	return cpe
+}
+
 func TestServerAnswersInKind(t *testing.T) {
 	s := newTestServer(t)
 	from := &net.UDPAddr{IP: net.IPv4(198, 51, 100, 1), Port: 5060}
@@ -201,13 +217,8 @@ func TestServerAPI(t *testing.T) {
 	s, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", Spacing: time.Millisecond})
 	require.NoError(t, err)
 	s.SetCredentials(testCreds)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
-	cpe, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer cpe.Close()
+	runServer(t, s)
+	cpe := loopbackCPE(t)
 	req, _ := buildSTUN(stun.BindingRequest, txID(NewTxID(false)), connReqBinding{}, bindingChange{}, paddedUsername("cpe-7"), classicIntegrity("pw7"))
 	s.Respond(req, cpe.LocalAddr().(*net.UDPAddr), false)
 
@@ -272,4 +283,48 @@ func TestServerSecondaryAddress(t *testing.T) {
 	src, err := m.Address(AttrSourceAddress)
 	require.NoError(t, err)
 	assert.Equal(t, s.secA.Port, src.Port)
+}
+
+// TestServerSharePort: with SharePort an ACS can bind the STUN port for its
+// own UDP Connection Requests (TR-111 2.2.2.3 wants them to leave from it),
+// and the server keeps answering once the ACS's socket is closed.
+func TestServerSharePort(t *testing.T) {
+	bindShared := func(addr string) (net.PacketConn, error) {
+		lc := net.ListenConfig{Control: reuseAddr}
+		return lc.ListenPacket(context.Background(), "udp4", addr)
+	}
+
+	plain, err := NewServer(ServerConfig{Listen: "127.0.0.1:0"})
+	require.NoError(t, err)
+	defer plain.pri.Close()
+	_, err = bindShared(plain.Addr().String())
+	require.Error(t, err, "without SharePort the port is the server's alone")
+
+	s, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", SharePort: true})
+	require.NoError(t, err)
+	runServer(t, s)
+	cpe := loopbackCPE(t)
+
+	// The ACS's socket, as GenieACS opens it with UDP_CONNECTION_REQUEST_PORT.
+	acs, err := bindShared(s.Addr().String())
+	require.NoError(t, err, "SharePort lets another SO_REUSEADDR socket bind the STUN port")
+	_, err = acs.WriteTo([]byte("GET http://"+cpe.LocalAddr().String()+"?ts=1&id=1&un=u&cn=c&sig=0 HTTP/1.1\r\n\r\n"), cpe.LocalAddr())
+	require.NoError(t, err)
+	buf := make([]byte, 1500)
+	cpe.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_, from, err := cpe.ReadFromUDP(buf)
+	require.NoError(t, err)
+	assert.Equal(t, s.Addr().Port, from.Port, "the ACS's request leaves from the STUN port")
+	require.NoError(t, acs.Close())
+
+	id := NewTxID(false)
+	req, _ := buildSTUN(stun.BindingRequest, txID(id))
+	_, err = cpe.WriteTo(req, s.Addr())
+	require.NoError(t, err)
+	n, _, err := cpe.ReadFromUDP(buf)
+	require.NoError(t, err, "the server still answers on the shared port")
+	m, err := DecodeSTUN(buf[:n])
+	require.NoError(t, err)
+	assert.Equal(t, stun.BindingSuccess, m.Type)
+	assert.Equal(t, id, m.ID)
 }

@@ -27,7 +27,8 @@ Usage:
   cwmp-agent dump [PATH]                   every parameter, one JSON object per line
   cwmp-agent inform [EVENT]                ask the running agent for a session
   cwmp-agent stun-server [flags]           the ACS-side TR-111 STUN server (--listen :3478,
-                                           --secondary, --credentials FILE, --api 127.0.0.1:7549, --state-dir)
+                                           --secondary, --credentials FILE, --api 127.0.0.1:7549, --state-dir,
+                                           --share-port)
   cwmp-agent dhcp option125 [--config F]   print the TR-111 Device Identity option for udhcpc and dhclient
   cwmp-agent dhcp hook [--chain SCRIPT]    udhcpc/dhclient script: GatewayInfo into the running agent
   cwmp-agent dnsmasq-config [--config F]   print the dnsmasq lines of a TR-111 gateway

@@ -295,3 +295,21 @@ func TestPackagingExamples(t *testing.T) {
 	require.NoError(t, run([]string{"check-config", "--config", cfg}))
 	assert.Contains(t, out.String(), "3 mounts")
 }
+
+func TestStunServerConfig(t *testing.T) {
+	c, err := loadStunConfig(nil)
+	require.NoError(t, err)
+	assert.False(t, c.SharePort, "the port is not shared unless asked")
+	assert.Equal(t, ":3478", c.Listen)
+
+	c, err = loadStunConfig([]string{"--share-port", "--listen", "127.0.0.1:3478"})
+	require.NoError(t, err)
+	assert.True(t, c.SharePort)
+	assert.Equal(t, "127.0.0.1:3478", c.Listen)
+
+	f := filepath.Join(t.TempDir(), "s.yaml")
+	require.NoError(t, os.WriteFile(f, []byte("stun_server:\n  share_port: true\n  copies: 0\n"), 0o600))
+	c, err = loadStunConfig([]string{"--config", f})
+	assert.True(t, c.SharePort)
+	assert.ErrorContains(t, err, "stun_server.copies")
+}

@@ -27,11 +27,13 @@ var stunSettings = []setting{
 	{"stun_server.api", "127.0.0.1:7549", "HTTP API for the ACS (connection requests, bindings, health)"},
 	{"stun_server.state_dir", "/var/lib/cwmp-agent/stun-server", "where bindings persist"},
 	{"stun_server.copies", 3, "copies of each UDP Connection Request"},
+	{"stun_server.share_port", false, "SO_REUSEADDR on the primary port, so the ACS can send its own UDP Connection Requests from it"},
 }
 
 type stunConfig struct {
 	Listen, Secondary, Credentials, API, StateDir string
 	Copies                                        int
+	SharePort                                     bool
 	LogLevel, LogFormat                           string
 }
 
@@ -41,6 +43,7 @@ func loadStunConfig(args []string) (*stunConfig, error) {
 	for _, name := range []string{"listen", "secondary", "credentials", "api", "state-dir", "log-level", "log-format"} {
 		fs.String(name, "", "sets "+flagFor(name))
 	}
+	fs.Bool("share-port", false, "sets "+flagFor("share-port"))
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -67,7 +70,8 @@ func loadStunConfig(args []string) (*stunConfig, error) {
 		Listen: v.GetString(vkey("stun_server.listen")), Secondary: v.GetString(vkey("stun_server.secondary")),
 		Credentials: v.GetString(vkey("stun_server.credentials")), API: v.GetString(vkey("stun_server.api")),
 		StateDir: v.GetString(vkey("stun_server.state_dir")), Copies: v.GetInt(vkey("stun_server.copies")),
-		LogLevel: v.GetString(vkey("log.level")), LogFormat: v.GetString(vkey("log.format")),
+		SharePort: v.GetBool(vkey("stun_server.share_port")),
+		LogLevel:  v.GetString(vkey("log.level")), LogFormat: v.GetString(vkey("log.format")),
 	}
 	var errs []error
 	for k, a := range map[string]string{"stun_server.listen": c.Listen, "stun_server.secondary": c.Secondary, "stun_server.api": c.API} {
@@ -91,6 +95,8 @@ func flagFor(name string) string {
 		return "stun_server." + name
 	case "state-dir":
 		return "stun_server.state_dir"
+	case "share-port":
+		return "stun_server.share_port"
 	case "log-level":
 		return "log.level"
 	case "log-format":
@@ -134,7 +140,7 @@ func cmdStunServer(args []string) error {
 		}
 	}
 	srv, err := tr111.NewServer(tr111.ServerConfig{Listen: cfg.Listen, Secondary: cfg.Secondary, StateDir: cfg.StateDir,
-		Copies: cfg.Copies, Logger: log})
+		Copies: cfg.Copies, SharePort: cfg.SharePort, Logger: log})
 	if err != nil {
 		return err
 	}
