@@ -1,6 +1,8 @@
 package digest
 
 import (
+	"crypto/md5"
+	"encoding/hex"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -82,4 +84,20 @@ func TestCheckBasic(t *testing.T) {
 	assert.True(t, CheckBasic(r.Header.Get("Authorization"), "u", "p:q"))
 	assert.False(t, CheckBasic(r.Header.Get("Authorization"), "u", "p"))
 	assert.False(t, CheckBasic("Basic !!", "u", "p"))
+}
+
+// TestCompactAuthorization: an Authorization written with no spaces after
+// the commas and algorithm, qop and nc unquoted (as GenieACS writes its
+// Connection Requests) is accepted.
+func TestCompactAuthorization(t *testing.T) {
+	s := &Server{Realm: "cwmp-agent"}
+	ch := ParseChallenges([]string{s.Challenge(false)})
+	require.Len(t, ch, 1)
+	md5hex := func(v string) string { h := md5.Sum([]byte(v)); return hex.EncodeToString(h[:]) }
+	ha1 := md5hex("acs:cwmp-agent:secret")
+	ha2 := md5hex("GET:/cr/abc")
+	resp := md5hex(ha1 + ":" + ch[0].Nonce + ":00000001:0a1b2c3d4e5f6071:auth:" + ha2)
+	auth := `Digest username="acs",realm="cwmp-agent",nonce="` + ch[0].Nonce + `",uri="/cr/abc",algorithm=MD5,qop=auth,nc=00000001,cnonce="0a1b2c3d4e5f6071",response="` + resp + `"`
+	assert.Equal(t, OK, s.Check(auth, "GET", "/cr/abc", "acs", "secret"))
+	assert.Equal(t, Denied, s.Check(auth, "GET", "/cr/abc", "acs", "secret"), "replayed")
 }
