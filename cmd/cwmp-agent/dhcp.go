@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/internal/control"
+	"github.com/cwmp-agent/cwmp-agent/internal/cpe"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 	"github.com/cwmp-agent/cwmp-agent/tr111/assoc"
 )
@@ -143,6 +145,15 @@ func cmdDnsmasqScript(args []string) error {
 		a["expires"] = strconv.FormatInt(ev.Expires.Unix(), 10)
 	}
 	_, err = control.Do(path, control.Request{Op: "call", Name: "dhcp.lease", Args: a})
+	if errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) {
+		// The agent is not running: keep the event for its start.
+		dir := cpe.DnsmasqSpool(path)
+		if serr := cpe.SpoolLeaseEvent(dir, a); serr != nil {
+			return fmt.Errorf("%w; and the event could not be kept: %w", err, serr)
+		}
+		fmt.Fprintf(stderr, "cwmp-agent dnsmasq-script: the agent is not running; the %s event of %s is kept in %s for its start\n", ev.Action, ev.MAC, dir)
+		return nil
+	}
 	return err
 }
 

@@ -74,33 +74,7 @@ func (c *CPE) registerAssociation() {
 		// "dhcp.lease": dnsmasq's dhcp-script (cwmp-agent dnsmasq-script)
 		// reports a lease; args action (add, old, del), mac, ip, oui,
 		// serial, class, expires (Unix seconds, 0 or empty: none).
-		c.Control.Register("dhcp.lease", func(a map[string]string) (map[string]string, error) {
-			switch a["action"] {
-			case "del":
-				c.Table.Released(a["mac"])
-				return map[string]string{"entries": strconv.Itoa(c.Table.Len())}, nil
-			case "add", "old":
-			default:
-				return nil, fmt.Errorf("dhcp.lease: action %q: want add, old or del", a["action"])
-			}
-			if a["oui"] == "" && a["serial"] == "" {
-				// No Device Identity: not a manageable device (TR-111 1.2.1).
-				return map[string]string{"entries": strconv.Itoa(c.Table.Len())}, nil
-			}
-			l := assoc.Lease{Key: a["mac"], IP: a["ip"], Source: "dnsmasq",
-				Identity: tr111.Identity{ManufacturerOUI: a["oui"], SerialNumber: a["serial"], ProductClass: a["class"]}}
-			if e := a["expires"]; e != "" && e != "0" {
-				v, err := strconv.ParseInt(e, 10, 64)
-				if err != nil {
-					return nil, fmt.Errorf("dhcp.lease: expires %q: %w", e, err)
-				}
-				l.Expires = time.Unix(v, 0)
-			}
-			if err := c.Table.Bound(l); err != nil {
-				return nil, err
-			}
-			return map[string]string{"entries": strconv.Itoa(c.Table.Len())}, nil
-		})
+		c.Control.Register("dhcp.lease", c.leaseEvent)
 		// "dhcp.leases": the leases behind the ManageableDevice table, one
 		// result per hardware address.
 		c.Control.Register("dhcp.leases", func(map[string]string) (map[string]string, error) {
@@ -140,4 +114,34 @@ func (c *CPE) registerAssociation() {
 			return out, nil
 		})
 	}
+}
+
+// leaseEvent applies a lease event of dnsmasq's dhcp-script (the control
+// action "dhcp.lease").
+func (c *CPE) leaseEvent(a map[string]string) (map[string]string, error) {
+	switch a["action"] {
+	case "del":
+		c.Table.Released(a["mac"])
+		return map[string]string{"entries": strconv.Itoa(c.Table.Len())}, nil
+	case "add", "old":
+	default:
+		return nil, fmt.Errorf("dhcp.lease: action %q: want add, old or del", a["action"])
+	}
+	if a["oui"] == "" && a["serial"] == "" {
+		// No Device Identity: not a manageable device (TR-111 1.2.1).
+		return map[string]string{"entries": strconv.Itoa(c.Table.Len())}, nil
+	}
+	l := assoc.Lease{Key: a["mac"], IP: a["ip"], Source: "dnsmasq",
+		Identity: tr111.Identity{ManufacturerOUI: a["oui"], SerialNumber: a["serial"], ProductClass: a["class"]}}
+	if e := a["expires"]; e != "" && e != "0" {
+		v, err := strconv.ParseInt(e, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("dhcp.lease: expires %q: %w", e, err)
+		}
+		l.Expires = time.Unix(v, 0)
+	}
+	if err := c.Table.Bound(l); err != nil {
+		return nil, err
+	}
+	return map[string]string{"entries": strconv.Itoa(c.Table.Len())}, nil
 }

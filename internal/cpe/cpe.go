@@ -232,6 +232,9 @@ func Build(cfg Config) (*CPE, error) {
 		if err := c.Control.Listen(cfg.ControlSocket); err != nil {
 			return nil, err
 		}
+		if c.Table != nil {
+			c.drainSpool(DnsmasqSpool(cfg.ControlSocket))
+		}
 	}
 	return c, nil
 }

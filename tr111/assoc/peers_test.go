@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cwmp-agent/cwmp-agent/internal/cpe"
 	"github.com/cwmp-agent/cwmp-agent/internal/netlab"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 	"github.com/cwmp-agent/cwmp-agent/tr111/assoc"
@@ -315,6 +316,22 @@ func TestLabGatewayDnsmasqMode(t *testing.T) {
 	proc(t, p.Dev, nil, "dhclient", dhclientArgs(dir, conf, rec, p.DevIf, false)...)
 	require.Eventually(t, func() bool { return gw.Get(entries) == "1" }, 30*time.Second, 100*time.Millisecond, "dhclient enters the table through dnsmasq")
 	dhclientRelease(t, p.Dev, dir, conf, rec, p.DevIf)
+	require.Eventually(t, func() bool { return gw.Get(entries) == "0" }, 10*time.Second, 100*time.Millisecond)
+
+	// A device that joins while the agent is down: the script keeps the
+	// event next to the control socket and the agent applies it at start.
+	gw.Stop(syscall.SIGTERM)
+	os.WriteFile(events, nil, 0o644)
+	u = proc(t, p.Dev, nil, "busybox", udhcpcArgs(p.DevIf, assoc.DeviceOptionForms(labDevice).Hex, rec)...)
+	require.Eventually(t, func() bool { return strings.Contains(readFile(events), "EVENT bound") }, 20*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool {
+		m, _ := filepath.Glob(filepath.Join(cpe.DnsmasqSpool(gw.Socket), "*.json"))
+		return len(m) == 1
+	}, 5*time.Second, 50*time.Millisecond, "the script keeps the event")
+	gw = netlab.StartAgent(t, p.GW, filepath.Join(dir, "gw"), gatewayConfig("http://192.168.98.1:9/", ""))
+	assert.Equal(t, "1", gw.Get(entries), "the device that joined while the agent was down is listed at start")
+	assert.Contains(t, gw.Call("dhcp.leases", nil)[strings.ToLower(netIfMAC(t, p.Dev, p.DevIf))], "serial=DEV-LAB")
+	signalWait(t, u, syscall.SIGTERM)
 	require.Eventually(t, func() bool { return gw.Get(entries) == "0" }, 10*time.Second, 100*time.Millisecond)
 }
 
