@@ -122,20 +122,21 @@ func TestUDPConnRequest(t *testing.T) {
 	assert.NoError(t, r.Verify("u", "p", 0, ""), "a body is ignored")
 
 	for name, in := range map[string]string{
-		"post":       "POST http://h?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\n\r\n",
-		"http/1.0":   "GET http://h?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.0\r\n\r\n",
-		"relative":   "GET /?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\n\r\n",
-		"https":      "GET https://h?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\n\r\n",
-		"missing cn": "GET http://h?ts=1&id=1&un=u&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\n\r\n",
-		"short sig":  "GET http://h?ts=1&id=1&un=u&cn=c&sig=abc HTTP/1.1\r\n\r\n",
-		"hex":        "GET http://h?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("z", 40) + " HTTP/1.1\r\n\r\n",
-		"bad ts":     "GET http://h?ts=x&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\n\r\n",
-		"no end":     "GET http://h?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\nHost: h\r\n",
-		"bad header": "GET http://h?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\nno colon\r\n\r\n",
-		"no host":    "GET http://?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\n\r\n",
-		"no query":   "GET http://h HTTP/1.1\r\n\r\n",
-		"empty":      "",
-		"stun":       "\x00\x01\x00\x00",
+		"post":           "POST http://h?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\n\r\n",
+		"http/1.0":       "GET http://h?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.0\r\n\r\n",
+		"relative":       "GET /?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\n\r\n",
+		"https":          "GET https://h?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\n\r\n",
+		"missing cn":     "GET http://h?ts=1&id=1&un=u&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\n\r\n",
+		"short sig":      "GET http://h?ts=1&id=1&un=u&cn=c&sig=abc HTTP/1.1\r\n\r\n",
+		"hex":            "GET http://h?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("z", 40) + " HTTP/1.1\r\n\r\n",
+		"bad ts":         "GET http://h?ts=x&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\n\r\n",
+		"no end":         "GET http://h?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\nHost: h\r\n",
+		"bad header":     "GET http://h?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\nno colon\r\n\r\n",
+		"no host":        "GET http://?ts=1&id=1&un=u&cn=c&sig=" + strings.Repeat("a", 40) + " HTTP/1.1\r\n\r\n",
+		"no query":       "GET http://h HTTP/1.1\r\n\r\n",
+		"no Host header": "GET http://h:1?ts=7&id=1&un=u&cn=c&sig=" + hex.EncodeToString(Signature("p", 7, "1", "u", "c")) + " HTTP/1.1\r\nAccept: */*\r\n\r\n",
+		"empty":          "",
+		"stun":           "\x00\x01\x00\x00",
 	} {
 		_, err := ParseUDPConnRequest([]byte(in))
 		assert.ErrorIs(t, err, ErrNotUDPConnRequest, name)

@@ -47,6 +47,7 @@ var (
 	errNotHTTP11     = bad("version is not HTTP/1.1")
 	errHeaders       = bad("header section not terminated")
 	errHeaderLine    = bad("malformed header line")
+	errNoHostHeader  = bad("no Host header (RFC 2616 14.23)")
 	errNotAbsolute   = bad("Request-URI is not an absolute http URI")
 	errNoQuery       = bad("no query")
 	errNoAuthority   = bad("no authority")
@@ -59,9 +60,9 @@ var (
 
 func bad(why string) error { return fmt.Errorf("%w: %s", ErrNotUDPConnRequest, why) }
 
-// ParseUDPConnRequest checks that b is an HTTP/1.1 GET request message with
-// an absolute http URI (TR-111 2.2.1.4) and reads its query. A message body
-// is ignored.
+// ParseUDPConnRequest checks that b is an HTTP/1.1 GET request message
+// (TR-111 2.2.1.4: valid per RFC 2616, so with a Host header) with an
+// absolute http URI, and reads its query. A message body is ignored.
 func ParseUDPConnRequest(b []byte) (*UDPConnRequest, error) {
 	line, rest, ok := bytes.Cut(b, []byte("\r\n"))
 	if !ok {
@@ -78,7 +79,10 @@ func ParseUDPConnRequest(b []byte) (*UDPConnRequest, error) {
 		return nil, errNotHTTP11
 	}
 	uri = uri[:sp2]
-	// Headers: each "name: value", then an empty line.
+	// Headers: each "name: value", then an empty line. HTTP/1.1 requires
+	// a Host header (RFC 2616 14.23); with an absolute Request-URI its
+	// value is ignored (RFC 2616 5.2).
+	host := false
 	for {
 		h, r, ok := bytes.Cut(rest, []byte("\r\n"))
 		if !ok {
@@ -92,6 +96,12 @@ func ParseUDPConnRequest(b []byte) (*UDPConnRequest, error) {
 		if c <= 0 || bytes.ContainsAny(h[:c], " \t") {
 			return nil, errHeaderLine
 		}
+		if c == 4 && bytes.EqualFold(h[:4], []byte("host")) {
+			host = true
+		}
+	}
+	if !host {
+		return nil, errNoHostHeader
 	}
 	if len(uri) < 7 || !strings.EqualFold(string(uri[:7]), "http://") {
 		return nil, errNotAbsolute
