@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -89,6 +90,9 @@ type Config struct {
 	// Transport overrides the HTTP transport (tests, fleets); nil builds one
 	// from TLS.
 	Transport http.RoundTripper
+	// LocalAddr, when set, is the source address of the session's
+	// connection (a fleet gives each virtual CPE its own).
+	LocalAddr net.IP
 	// ResponseTimeout is how long to wait for each ACS response; 0 means 30 s.
 	ResponseTimeout time.Duration
 	// SessionTimeout bounds a whole session; 0 means 10 minutes.

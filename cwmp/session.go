@@ -125,7 +125,7 @@ func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.Eve
 	// between sessions (an idle CPE holds no socket, a fleet of them none).
 	var rt http.RoundTripper = a.cfg.Transport
 	if rt == nil {
-		sc := &sessionConn{tls: a.tls, timeout: 15 * time.Second}
+		sc := &sessionConn{tls: a.tls, timeout: 15 * time.Second, local: a.cfg.LocalAddr}
 		defer sc.close()
 		rt = sc
 	} else if t, ok := rt.(interface{ CloseIdleConnections() }); ok {

@@ -24,6 +24,7 @@ import (
 type sessionConn struct {
 	tls     *tls.Config
 	timeout time.Duration // dial and TLS handshake
+	local   net.IP        // source address; nil: the kernel's choice
 
 	conn net.Conn
 	addr string // host:port the connection is to, with the scheme
@@ -52,6 +53,9 @@ func hostPort(req *http.Request) string {
 func (s *sessionConn) dial(ctx context.Context, req *http.Request) error {
 	addr := hostPort(req)
 	d := net.Dialer{Timeout: s.timeout, KeepAlive: -1}
+	if s.local != nil {
+		d.LocalAddr = &net.TCPAddr{IP: s.local}
+	}
 	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err

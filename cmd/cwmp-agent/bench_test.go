@@ -85,7 +85,11 @@ func fleetRun(b *testing.B, args ...string) map[string]any {
 	os.WriteFile(cfg, []byte("acs: {url: "+url+"}\ndevice: {oui: 00D09E, product_class: Sim}\n"+
 		"connection_request: {listen: '127.0.0.1:0'}\nudp_connection_request: {listen: '127.0.0.1:0'}\nlog: {level: error}\n"), 0o600)
 	report := filepath.Join(dir, "report.json")
-	fl := exec.Command(binary, append([]string{"fleet", "--config", cfg, "--quiet", "--report", report}, args...)...)
+	// Each CPE connects from its own loopback address, as real CPEs come
+	// from their own: from one address, a thousand new connections a
+	// second reuse ports the ACS still holds in TIME_WAIT, and some SYNs
+	// then wait for a retransmission.
+	fl := exec.Command(binary, append([]string{"fleet", "--config", cfg, "--quiet", "--report", report, "--source-ips", "127.1.0.0/16"}, args...)...)
 	var errb bytes.Buffer
 	fl.Stderr = &errb
 	if err := fl.Run(); err != nil {

@@ -34,6 +34,7 @@ func cmdFleet(args []string) error {
 	serial := fs.String("serial-pattern", "SIM%06d", "serial number pattern (one %d)")
 	rate := fs.Float64("rate", 50, "CPEs started (first session) per second; 0: all at once")
 	template := fs.String("template", "", "data-model template: a `cwmp-agent dump` of a real device (JSON lines or text)")
+	sourceIPs := fs.String("source-ips", "", "network (CIDR) giving each CPE its own source address, e.g. 127.1.0.0/16 on loopback")
 	crHost := fs.String("cr-host", "", "host announced in ConnectionRequestURL (default: the address that reaches the ACS)")
 	crUser := fs.String("cr-username", "{serial}", "ConnectionRequestUsername pattern")
 	crPass := fs.String("cr-password", "cr-{serial}", "ConnectionRequestPassword pattern")
@@ -53,6 +54,14 @@ func cmdFleet(args []string) error {
 	cfg, _, err := cf.load()
 	if err != nil {
 		return err
+	}
+	var sources *net.IPNet
+	if *sourceIPs != "" {
+		ip, n, err := net.ParseCIDR(*sourceIPs)
+		if err != nil || ip.To4() == nil {
+			return &ConfigError{Key: "--source-ips", Err: fmt.Errorf("%q: want an IPv4 network such as 127.1.0.0/16", *sourceIPs)}
+		}
+		sources = n
 	}
 	logs := newLogSetup(cfg.Log.Level, cfg.Log.Format, stderr)
 	base := cpeConfig(cfg, logs)
@@ -80,7 +89,7 @@ func cmdFleet(args []string) error {
 	// connection_request.listen and udp_connection_request.listen.
 	f, err := fleet.New(fleet.Config{Count: *count, First: *first, Serial: *serial, Base: base, StateDir: stateDir,
 		CRListen: cfg.ConnectionRequest.Listen, CRHost: *crHost, UDPListen: cfg.UDPListen, CRUsername: *crUser, CRPassword: *crPass,
-		Rate: *rate, Logger: logs.logger()})
+		Rate: *rate, SourceIPs: sources, Logger: logs.logger()})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,7 @@ package fleet
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,6 +54,13 @@ type Config struct {
 	// Rate is how many CPEs start (and hold their first session) per
 	// second; 0 starts them all at once.
 	Rate float64
+	// SourceIPs, when set, gives CPE i the source address SourceIPs.IP + 1
+	// + i (wrapping within the network) for its sessions: an ACS sees each
+	// CPE from its own address, and at high session rates the connections
+	// do not run out of distinct (address, port) pairs while the ACS's
+	// TIME_WAIT sockets hold the ones it just closed. On loopback every
+	// 127/8 address works; elsewhere the addresses must be on an interface.
+	SourceIPs *net.IPNet
 	// NoJitter keeps every CPE's periodic Informs in phase; by default
 	// each gets a random phase within its interval.
 	NoJitter bool
@@ -156,6 +164,9 @@ func New(cfg Config) (*Fleet, error) {
 		c.ConnReqListen, c.ControlSocket, c.UDPListen = "", "", ""
 		c.ConnReqURL = crBase
 		c.Agent.ClientTLS = tc
+		if cfg.SourceIPs != nil {
+			c.Agent.LocalAddr = nthAddr(cfg.SourceIPs, i)
+		}
 		if !cfg.NoJitter {
 			c.Agent.PeriodicPhase = time.Duration(rand.Int64N(int64(24 * time.Hour)))
 		}
@@ -385,4 +396,23 @@ func (f *Fleet) Device(serial string) *Device {
 		}
 	}
 	return nil
+}
+
+// nthAddr is the (i+1)th host address of an IPv4 network, wrapping around
+// and skipping the network and broadcast addresses when there are any.
+func nthAddr(n *net.IPNet, i int) net.IP {
+	ip4 := n.IP.To4()
+	ones, bits := n.Mask.Size()
+	if ip4 == nil || bits != 32 {
+		return nil
+	}
+	size := uint64(1) << (32 - ones)
+	base := uint64(binary.BigEndian.Uint32(ip4)) &^ (size - 1)
+	off := uint64(i) % size
+	if size > 2 {
+		off = 1 + uint64(i)%(size-2)
+	}
+	out := make(net.IP, 4)
+	binary.BigEndian.PutUint32(out, uint32(base+off))
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -214,4 +215,63 @@ func TestFleetPersistedRestart(t *testing.T) {
 	}
 	assert.Contains(t, codes, "1 BOOT")
 	assert.NotContains(t, codes, "0 BOOTSTRAP")
+}
+
+// sourceListener records the source address of every accepted connection.
+type sourceListener struct {
+	net.Listener
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (l *sourceListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		host, _, _ := net.SplitHostPort(c.RemoteAddr().String())
+		l.mu.Lock()
+		l.seen[host]++
+		l.mu.Unlock()
+	}
+	return c, err
+}
+
+// TestFleetSourceAddresses: with SourceIPs each CPE's sessions come from
+// its own address of the network.
+func TestFleetSourceAddresses(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	sl := &sourceListener{Listener: ln, seen: map[string]int{}}
+	acs := cwmptest.Serve(sl)
+	defer acs.Close()
+	acs.Lean(true)
+	_, network, _ := net.ParseCIDR("127.7.0.0/30") // two host addresses
+	f, err := New(Config{Count: 4, Base: base(acs.URL), SourceIPs: network})
+	require.NoError(t, err)
+	runFleet(t, f)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, acs.WaitFor(ctx, func(a *cwmptest.ACS) bool { return len(a.Devs()) == 4 }))
+	require.NoError(t, acs.WaitFor(ctx, func(a *cwmptest.ACS) bool {
+		for _, d := range a.Devs() {
+			if d.Sessions < 1 {
+				return false
+			}
+		}
+		return true
+	}))
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	assert.Equal(t, map[string]int{"127.7.0.1": 2, "127.7.0.2": 2}, sl.seen,
+		"CPE i uses the network's (i mod 2)+1th host address; never the network or broadcast address")
+}
+
+func TestNthAddr(t *testing.T) {
+	_, n, _ := net.ParseCIDR("10.0.0.0/24")
+	assert.Equal(t, "10.0.0.1", nthAddr(n, 0).String())
+	assert.Equal(t, "10.0.0.254", nthAddr(n, 253).String())
+	assert.Equal(t, "10.0.0.1", nthAddr(n, 254).String(), "wraps before the broadcast address")
+	_, one, _ := net.ParseCIDR("10.0.0.9/32")
+	assert.Equal(t, "10.0.0.9", nthAddr(one, 5).String())
+	_, v6, _ := net.ParseCIDR("2001:db8::/64")
+	assert.Nil(t, nthAddr(v6, 0))
 }
