@@ -476,7 +476,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	go func() { defer wg.Done(); a.runTransfers(ctx) }()
 	defer wg.Wait()
 	for {
-		if ctx.Err() != nil {
+		if stopping(ctx) {
+			// Past its deadline the context is about to be marked done:
+			// wait for it rather than start sessions that cannot run.
+			<-ctx.Done()
 			return ctx.Err()
 		}
 		now := a.clock.Now()

@@ -73,7 +73,7 @@ func (a *Agent) session(ctx context.Context) {
 	now := a.clock.Now()
 	// A session cut short because the agent stops is no failure: its
 	// events stay queued for the next start, and no back-off is counted.
-	interrupted := err != nil && ctx.Err() != nil
+	interrupted := err != nil && stopping(ctx)
 	if interrupted {
 		a.log.Info("session interrupted: the agent is stopping", "err", err)
 	} else if err != nil {
@@ -394,4 +394,16 @@ func eventList(evs []soap.EventStruct) string {
 		}
 	}
 	return b.String()
+}
+
+// stopping reports whether ctx, the agent's own context, is done or past
+// its deadline: a socket deadline taken from that deadline can fire just
+// before the context's timer marks it done, and a session cut that way is
+// as interrupted as one cut by cancellation.
+func stopping(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
 }

@@ -1,6 +1,7 @@
 package cwmp
 
 import (
+	"context"
 	"net/http"
 	"strings"
 	"testing"
@@ -279,4 +280,20 @@ func TestCPEAsksForRPCMethods(t *testing.T) {
 	h.agent.ConnectionRequest()
 	require.Eventually(t, func() bool { return len(h.agent.ACSMethods()) > 0 }, 10*time.Second, 10*time.Millisecond)
 	assert.Equal(t, []string{"Inform", "GetRPCMethods", "TransferComplete"}, h.agent.ACSMethods())
+}
+
+// lateContext is a context whose deadline has passed but whose timer has
+// not yet marked it done, the moment a socket deadline derived from it can
+// already have fired.
+type lateContext struct{ context.Context }
+
+func (lateContext) Deadline() (time.Time, bool) { return time.Now().Add(-time.Millisecond), true }
+
+func TestStoppingAtTheDeadline(t *testing.T) {
+	assert.False(t, stopping(context.Background()))
+	assert.True(t, stopping(lateContext{context.Background()}), "past its deadline: the agent is stopping")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+	assert.False(t, stopping(ctx))
+	cancel()
+	assert.True(t, stopping(ctx))
 }

@@ -448,6 +448,14 @@ func (a *ACS) serve(w http.ResponseWriter, r *http.Request) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = nil
 	}
+	// Decoding needs no state: it is done before taking the lock, which
+	// every exchange of every device shares (a fleet sends thousands a
+	// second; decoding under the lock made them queue behind each other).
+	var env *soap.Envelope
+	var derr error
+	if body != nil {
+		env, derr = soap.DecodeBytes(body)
+	}
 	a.mu.Lock()
 	delay := a.delay
 	if a.dropNext > 0 {
@@ -469,7 +477,7 @@ func (a *ACS) serve(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusTemporaryRedirect)
 		return
 	}
-	status, out, hdr := a.handle(r, body)
+	status, out, hdr := a.handle(r, body, env, derr)
 	a.mu.Unlock()
 	if delay > 0 {
 		time.Sleep(delay)
@@ -487,15 +495,15 @@ func (a *ACS) serve(w http.ResponseWriter, r *http.Request) {
 	w.Write(out)
 }
 
-// handle runs the ACS session logic with a.mu held.
-func (a *ACS) handle(r *http.Request, body []byte) (int, []byte, http.Header) {
+// handle runs the ACS session logic with a.mu held, on the body and what
+// it decoded to.
+func (a *ACS) handle(r *http.Request, body []byte, e *soap.Envelope, derr error) (int, []byte, http.Header) {
 	hdr := http.Header{}
 	ex := Exchange{Time: time.Now(), In: body, Header: r.Header.Clone()}
 	var env *soap.Envelope
 	if body != nil {
-		e, err := soap.DecodeBytes(body)
-		if err != nil && e == nil {
-			return a.finish(&ex, http.StatusBadRequest, []byte("cwmptest: "+err.Error()))
+		if derr != nil && e == nil {
+			return a.finish(&ex, http.StatusBadRequest, []byte("cwmptest: "+derr.Error()))
 		}
 		env = e
 		ex.InEnv = e
