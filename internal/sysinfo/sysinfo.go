@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -175,8 +176,21 @@ func (h Host) Neighbours() ([]Neighbour, error) {
 		return nil, err
 	}
 	defer f.Close()
+	out, err := ParseARP(f)
+	for i, n := range out {
+		if _, err := os.Stat(h.path("/sys/class/net/" + n.Device + "/wireless")); err == nil {
+			out[i].Wireless = true
+		}
+	}
+	return out, err
+}
+
+// ParseARP reads a neighbour table in the form of /proc/net/arp ("IP
+// address  HW type  Flags  HW address  Mask  Device", one header line) and
+// returns its complete entries (flag 0x2, ATF_COM), MACs in lower case.
+func ParseARP(r io.Reader) ([]Neighbour, error) {
 	var out []Neighbour
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	first := true
 	for sc.Scan() {
 		if first {
@@ -191,11 +205,7 @@ func (h Host) Neighbours() ([]Neighbour, error) {
 		if err != nil || flags&0x2 == 0 || net.ParseIP(fl[0]) == nil {
 			continue
 		}
-		n := Neighbour{IP: fl[0], MAC: strings.ToLower(fl[3]), Device: fl[5]}
-		if _, err := os.Stat(h.path("/sys/class/net/" + fl[5] + "/wireless")); err == nil {
-			n.Wireless = true
-		}
-		out = append(out, n)
+		out = append(out, Neighbour{IP: fl[0], MAC: strings.ToLower(fl[3]), Device: fl[5]})
 	}
 	return out, sc.Err()
 }

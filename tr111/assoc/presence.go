@@ -1,12 +1,10 @@
 package assoc
 
 import (
-	"bufio"
-	"io"
 	"net"
 	"os"
-	"strconv"
-	"strings"
+
+	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
 )
 
 // Presence tells which devices are still connected to the LAN.
@@ -30,22 +28,20 @@ type NeighbourPresence struct {
 	Poke func(ip string)
 }
 
-// arpEntry is a row of /proc/net/arp.
-type arpEntry struct {
-	complete bool
-	mac      string
-}
-
 // Check implements Presence.
 func (n *NeighbourPresence) Check(ls []Lease) []bool {
 	file := n.ARPFile
 	if file == "" {
 		file = "/proc/net/arp"
 	}
-	table := map[string]arpEntry{}
+	// The complete entries by address.
+	table := map[string]string{}
 	if f, err := os.Open(file); err == nil {
-		table = parseARP(f)
+		ns, _ := sysinfo.ParseARP(f)
 		f.Close()
+		for _, e := range ns {
+			table[e.IP] = e.MAC
+		}
 	}
 	poke := n.Poke
 	if poke == nil {
@@ -63,33 +59,9 @@ func (n *NeighbourPresence) Check(ls []Lease) []bool {
 	}
 	out := make([]bool, len(ls))
 	for i, l := range ls {
-		e, ok := table[l.IP]
-		out[i] = ok && e.complete && (e.mac == l.Key || !isMAC(l.Key))
+		mac, ok := table[l.IP]
+		out[i] = ok && (mac == l.Key || !isMAC(l.Key))
 		poke(l.IP)
-	}
-	return out
-}
-
-// parseARP reads /proc/net/arp: "IP address  HW type  Flags  HW address
-// Mask  Device"; flag 0x2 (ATF_COM) marks a resolved entry.
-func parseARP(r io.Reader) map[string]arpEntry {
-	out := map[string]arpEntry{}
-	sc := bufio.NewScanner(r)
-	first := true
-	for sc.Scan() {
-		if first {
-			first = false
-			continue
-		}
-		f := strings.Fields(sc.Text())
-		if len(f) < 4 {
-			continue
-		}
-		flags, err := strconv.ParseUint(strings.TrimPrefix(f[2], "0x"), 16, 32)
-		if err != nil {
-			continue
-		}
-		out[f[0]] = arpEntry{complete: flags&0x2 != 0, mac: strings.ToLower(f[3])}
 	}
 	return out
 }
