@@ -105,15 +105,11 @@ func cmdFleet(args []string) error {
 		defer cancel()
 	}
 	if *cpuprofile != "" {
-		pf, err := os.Create(*cpuprofile)
+		stopProfile, err := startCPUProfile(*cpuprofile)
 		if err != nil {
 			return err
 		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stopProfile()
 	}
 	done := make(chan struct{})
 	go func() {
@@ -231,15 +227,11 @@ func cmdTestACS(args []string) error {
 		return err
 	}
 	if *cpuprofile != "" {
-		pf, err := os.Create(*cpuprofile)
+		stopProfile, err := startCPUProfile(*cpuprofile)
 		if err != nil {
 			return err
 		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return err
-		}
-		defer pprof.StopCPUProfile()
+		defer stopProfile()
 	}
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
@@ -259,4 +251,17 @@ func cmdTestACS(args []string) error {
 	defer stop()
 	<-ctx.Done()
 	return nil
+}
+
+// startCPUProfile writes a CPU profile to path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
