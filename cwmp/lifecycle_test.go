@@ -29,6 +29,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/internal/clock"
 	"github.com/cwmp-agent/cwmp-agent/internal/digest"
+	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
@@ -413,10 +414,7 @@ func TestTLS(t *testing.T) {
 		require.NoError(t, err)
 		a, err := New(Config{Tree: tree, TLS: tc, RetryMinimumWait: time.Hour, Logger: testLogger(t)})
 		require.NoError(t, err)
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan struct{})
-		go func() { a.Run(ctx); close(done) }()
-		t.Cleanup(func() { cancel(); <-done })
+		testrun.Go(t, a.Run)
 		return acs, a
 	}
 	_, bad := run(TLSConfig{})

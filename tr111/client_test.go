@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 )
 
@@ -31,10 +32,7 @@ func newServerT(t testing.TB, creds map[string]Credential) *Server {
 	s, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", StateDir: t.TempDir(), Spacing: 5 * time.Millisecond})
 	require.NoError(t, err)
 	s.SetCredentials(creds)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testrun.Go(t, s.Run)
 	return s
 }
 
@@ -56,10 +54,7 @@ func newClientRig(t *testing.T, server *Server, params map[string]string) *clien
 		OnConnectionRequest: func() { r.crs.Add(1) }, SaveTimestamp: func(ts uint64) { r.saved.Store(ts) }})
 	require.NoError(t, err)
 	r.client = c
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testrun.Go(t, c.Run)
 	return r
 }
 

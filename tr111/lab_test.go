@@ -22,6 +22,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/internal/control"
 	"github.com/cwmp-agent/cwmp-agent/internal/netlab"
+	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
@@ -78,10 +79,7 @@ func TestLabStund(t *testing.T) {
 	c, err := tr111.NewClient(tr111.ClientConfig{Store: tree, Root: "Device", ListenAddr: ":7547",
 		ListenPacket: lab.ListenPacket(lab.LAN), Dial: lab.Dial(lab.LAN)})
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testrun.Go(t, c.Run)
 
 	var st tr111.State
 	require.Eventually(t, func() bool { st = c.State(); return st.Phase == "monitoring" }, 4*time.Minute, 100*time.Millisecond,
@@ -252,10 +250,7 @@ func TestStunClientInterop(t *testing.T) {
 	}
 	srv, err := tr111.NewServer(tr111.ServerConfig{Listen: "127.0.0.1:0"})
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { srv.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer testrun.Go(t, srv.Run)()
 	cctx, ccancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer ccancel()
 	out, _ := exec.CommandContext(cctx, client, srv.Addr().String(), "-v").CombinedOutput()

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
 	"github.com/pion/stun/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -38,10 +39,7 @@ func newTestServer(t *testing.T) *Server {
 
 // runServer runs s until the test ends.
 func runServer(t *testing.T, s *Server) {
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	testrun.Go(t, s.Run)
 }
 
 // loopbackCPE is a CPE's UDP socket on loopback.

@@ -15,6 +15,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/datamodel/backend"
+	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
@@ -58,10 +59,7 @@ echo "$1=$2" >> %s
 		"Device.ManagementServer.PeriodicInformEnable": "false"},
 		Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond, Hooks: cwmp.Hooks{Reboot: hook}}})
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer testrun.Go(t, c.Run)()
 	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer wcancel()
 	const id = "00D09E-REAL1"

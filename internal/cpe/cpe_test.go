@@ -14,6 +14,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/internal/logring"
 	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
+	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
@@ -29,12 +30,7 @@ func build(t testing.TB, acs *cwmptest.ACS, root string) (*CPE, context.CancelFu
 	c, err := Build(Config{Root: root, StateDir: t.TempDir(), Factory: factory, ConnReqListen: "127.0.0.1:0",
 		Host: &sysinfo.Host{}, Log: logring.New(4096), Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond}})
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	stop := func() { cancel(); <-done }
-	t.Cleanup(stop)
-	return c, stop
+	return c, testrun.Go(t, c.Run)
 }
 
 func TestBothRootsReachTheACS(t *testing.T) {
@@ -128,10 +124,7 @@ func TestUDPConnectionRequestUnderFlood(t *testing.T) {
 	c, err := Build(Config{Root: "Device", StateDir: t.TempDir(), Factory: factory, UDPListen: "127.0.0.1:0",
 		Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond}})
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	defer func() { cancel(); <-done }()
+	defer testrun.Go(t, c.Run)()
 	wctx, wcancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer wcancel()
 	require.NoError(t, acs.WaitSessions(wctx, "00D09E-FLOOD", 1))

@@ -1,7 +1,6 @@
 package cpe
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cwmp-agent/cwmp-agent/internal/control"
+	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
 )
 
 // TestSpooledLeaseEventsAppliedAtStart: events dnsmasq reported while the
@@ -33,10 +33,7 @@ func TestSpooledLeaseEventsAppliedAtStart(t *testing.T) {
 		"InternetGatewayDevice.ManagementServer.URL": "http://127.0.0.1:9/", "InternetGatewayDevice.DeviceInfo.ManufacturerOUI": "001122",
 		"InternetGatewayDevice.DeviceInfo.SerialNumber": "GW1"}})
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { c.Control.Serve(ctx); close(served) }()
-	t.Cleanup(func() { cancel(); <-served })
+	testrun.Go(t, c.Control.Serve)
 
 	assert.Equal(t, "1", c.Tree.MustGet("InternetGatewayDevice.ManagementServer.ManageableDeviceNumberOfEntries"))
 	assert.Equal(t, "STB-7", c.Tree.MustGet("InternetGatewayDevice.ManagementServer.ManageableDevice.1.SerialNumber"))

@@ -17,6 +17,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/internal/cpe"
 	"github.com/cwmp-agent/cwmp-agent/internal/testfiles"
+	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
@@ -34,12 +35,7 @@ func base(acsURL string) cpe.Config {
 
 func runFleet(t *testing.T, f *Fleet) context.CancelFunc {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { f.Run(ctx); close(done) }()
-	stop := func() { cancel(); <-done }
-	t.Cleanup(stop)
-	return stop
+	return testrun.Go(t, f.Run)
 }
 
 // TestFleet200: 200 CPEs complete BOOTSTRAP, one answers a

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
@@ -155,12 +156,7 @@ func startClient(t *testing.T, cfg ClientConfig) (*Client, context.CancelFunc) {
 	t.Helper()
 	c, err := NewClient(cfg)
 	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { c.Run(ctx); close(done) }()
-	stop := func() { cancel(); <-done }
-	t.Cleanup(stop)
-	return c, stop
+	return c, testrun.Go(t, c.Run)
 }
 
 // TestAssociationLifecycle: our device side against our gateway side in
