@@ -102,7 +102,7 @@ func BenchmarkBindingMemory(b *testing.B) {
 	}
 	var per float64
 	for b.Loop() {
-		s := &Server{bindings: map[string]*binding{}, saveKick: make(chan struct{}, 1), log: slog.New(slog.DiscardHandler)}
+		s := &Server{bindings: map[string]*binding{}, log: slog.New(slog.DiscardHandler)}
 		runtime.GC()
 		var before, after runtime.MemStats
 		runtime.ReadMemStats(&before)

@@ -131,10 +131,9 @@ type Server struct {
 
 	mu       sync.Mutex // guards the following
 	bindings map[string]*binding
-	dirty    bool
 	nextID   uint32
 
-	saveKick chan struct{}
+	saver *atomicfile.Saver // nil keeps bindings in memory only
 }
 
 // NewServer opens the sockets and loads saved bindings.
@@ -162,7 +161,11 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "stun-server"), bindings: map[string]*binding{}, saveKick: make(chan struct{}, 1)}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "stun-server"), bindings: map[string]*binding{}}
+	if p := s.statePath(); p != "" {
+		// At most one write a second, however many CPEs move.
+		s.saver = atomicfile.NewSaver(p, s.snapshot, time.Second)
+	}
 	empty := map[string]Credential{}
 	s.creds.Store(&empty)
 	var idb [4]byte
@@ -224,7 +227,10 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	wg.Add(2)
 	go serve(s.pri, s.priA)
-	go func() { defer wg.Done(); s.saver(ctx) }()
+	go func() {
+		defer wg.Done()
+		s.saver.Run(ctx, func(err error) { s.log.Error("cannot save bindings", "err", err) })
+	}()
 	if s.sec != nil {
 		wg.Add(1)
 		go serve(s.sec, s.secA)
@@ -235,7 +241,10 @@ func (s *Server) Run(ctx context.Context) error {
 		s.sec.Close()
 	}
 	wg.Wait()
-	s.save()
+	// What the serving goroutines recorded after the saver stopped.
+	if err := s.saver.FlushPending(); err != nil {
+		s.log.Error("cannot save bindings", "err", err)
+	}
 	return ctx.Err()
 }
 
@@ -391,11 +400,7 @@ func (s *Server) record(user string, from *net.UDPAddr, authed bool, id TxID) {
 	b.addr, b.lastSeen, b.authed, b.lastTx = addr, now, true, id
 	if moved {
 		b.updated = now
-		s.dirty = true
-		select {
-		case s.saveKick <- struct{}{}:
-		default:
-		}
+		s.saver.Mark()
 		s.log.Debug("binding recorded", "username", user, "address", addr.String())
 	}
 }
@@ -501,46 +506,17 @@ func (s *Server) load() error {
 	return nil
 }
 
-func (s *Server) save() {
-	p := s.statePath()
-	if p == "" {
-		return
-	}
+// snapshot is the authenticated bindings, for the saver.
+func (s *Server) snapshot() any {
 	s.mu.Lock()
-	if !s.dirty {
-		s.mu.Unlock()
-		return
-	}
+	defer s.mu.Unlock()
 	saved := make(map[string]savedBinding, len(s.bindings))
 	for u, b := range s.bindings {
 		if b.authed {
 			saved[u] = savedBinding{Address: b.addr.String(), Updated: b.updated, LastSeen: b.lastSeen}
 		}
 	}
-	s.dirty = false
-	s.mu.Unlock()
-	if err := atomicfile.WriteJSON(p, saved); err != nil {
-		s.log.Error("cannot save bindings", "err", err)
-	}
-}
-
-// saver writes bindings at most once a second after a change.
-func (s *Server) saver(ctx context.Context) {
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-s.saveKick:
-		}
-		t := time.NewTimer(time.Second)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-		}
-		s.save()
-	}
+	return saved
 }
 
 // reuseAddr sets SO_REUSEADDR on a socket before it is bound.

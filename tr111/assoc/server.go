@@ -65,7 +65,7 @@ const offerHold = 30 * time.Second
 type Server struct {
 	cfg   ServerConfig
 	log   *slog.Logger
-	saver *saver
+	saver *atomicfile.Saver
 	conn  net.PacketConn
 
 	start, end uint32
@@ -145,7 +145,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s.cursor = s.start
 	if cfg.StateDir != "" {
-		s.saver = newSaver(filepath.Join(cfg.StateDir, "dhcp-leases.json"), s.snapshot)
+		s.saver = atomicfile.NewSaver(filepath.Join(cfg.StateDir, "dhcp-leases.json"), s.snapshot, saveInterval)
 		s.load()
 	}
 	if cfg.Conn != nil {
@@ -242,7 +242,7 @@ func (s *Server) snapshot() any {
 
 func (s *Server) load() {
 	var st serverState
-	if err := atomicfile.ReadJSON(s.saver.path, &st); err != nil {
+	if err := atomicfile.ReadJSON(s.saver.Path(), &st); err != nil {
 		if !errors.Is(err, os.ErrNotExist) {
 			s.log.Error("starting without saved DHCP leases", "err", err)
 		}
@@ -296,7 +296,7 @@ func (s *Server) Run(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		s.saver.run(ctx, func(err error) { s.log.Error("saving DHCP leases", "err", err) })
+		s.saver.Run(ctx, func(err error) { s.log.Error("saving DHCP leases", "err", err) })
 	}()
 	stop := make(chan struct{})
 	wg.Add(1)
@@ -342,7 +342,7 @@ func (s *Server) Close() error {
 }
 
 // Flush writes the leases now.
-func (s *Server) Flush() error { return s.saver.flush() }
+func (s *Server) Flush() error { return s.saver.Flush() }
 
 // Sweep forgets expired leases and offers.
 func (s *Server) Sweep() {
@@ -359,7 +359,7 @@ func (s *Server) Sweep() {
 	}
 	s.mu.Unlock()
 	if len(gone) > 0 {
-		s.saver.mark()
+		s.saver.Mark()
 	}
 	if s.cfg.Table != nil {
 		s.cfg.Table.Sweep()
@@ -452,7 +452,7 @@ func (s *Server) Handle(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *net.UDPAddr) {
 		}
 		s.mu.Unlock()
 		s.Stats.Releases.Add(1)
-		s.saver.mark()
+		s.saver.Mark()
 		if s.cfg.Table != nil {
 			s.cfg.Table.Released(mac)
 		}
@@ -468,7 +468,7 @@ func (s *Server) Handle(m *dhcpv4.DHCPv4) (*dhcpv4.DHCPv4, *net.UDPAddr) {
 			s.byIP[l.ip] = bad.MAC
 		}
 		s.mu.Unlock()
-		s.saver.mark()
+		s.saver.Mark()
 		if s.cfg.Table != nil {
 			s.cfg.Table.Released(mac)
 		}
@@ -547,7 +547,7 @@ func (s *Server) request(m *dhcpv4.DHCPv4, mac string, id tr111.Identity, hasID 
 	gid := l.Identity
 	expires := l.Expires
 	s.mu.Unlock()
-	s.saver.mark()
+	s.saver.Mark()
 	if gid != nil && s.cfg.Table != nil {
 		if err := s.cfg.Table.Bound(Lease{Key: mac, IP: u2ip(v).String(), Identity: *gid, Expires: expires, Source: "dhcp-server"}); err != nil {
 			s.log.Error("ManageableDevice table", "err", err)

@@ -71,7 +71,7 @@ type Table struct {
 	cfg   TableConfig
 	path  string
 	log   *slog.Logger
-	saver *saver
+	saver *atomicfile.Saver
 
 	mu      sync.Mutex
 	leases  map[string]*Lease
@@ -100,10 +100,16 @@ func NewTable(cfg TableConfig) (*Table, error) {
 	t := &Table{cfg: cfg, path: cfg.Root + ".ManagementServer.ManageableDevice.", log: cfg.Logger.With("component", "manageable-devices"),
 		leases: map[string]*Lease{}, entries: map[tr111.Identity]*tableEntry{}}
 	if cfg.StateDir != "" {
-		t.saver = newSaver(filepath.Join(cfg.StateDir, "manageable.json"), t.snapshot)
+		t.saver = atomicfile.NewSaver(filepath.Join(cfg.StateDir, "manageable.json"), t.snapshot, saveInterval)
 	}
 	return t, nil
 }
+
+// saveInterval coalesces the writes of the lease and table files: a
+// gateway answering a thousand DHCP exchanges a second writes them a few
+// times a second. A client whose lease was lost to a crash in between is
+// simply given its address again when it asks.
+const saveInterval = 200 * time.Millisecond
 
 type tableState struct {
 	Leases []Lease `json:"leases"`
@@ -127,7 +133,7 @@ func (t *Table) Load() error {
 		return nil
 	}
 	var st tableState
-	if err := atomicfile.ReadJSON(t.saver.path, &st); err != nil {
+	if err := atomicfile.ReadJSON(t.saver.Path(), &st); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return nil
 		}
@@ -165,7 +171,7 @@ func (t *Table) Bound(l Lease) error {
 	t.leases[l.Key] = &cp
 	if old != nil && old.Identity == l.Identity {
 		if old.Expires != l.Expires || old.IP != l.IP {
-			t.saver.mark()
+			t.saver.Mark()
 		}
 		return nil
 	}
@@ -180,7 +186,7 @@ func (t *Table) Bound(l Lease) error {
 	if old != nil {
 		t.unref(old.Identity)
 	}
-	t.saver.mark()
+	t.saver.Mark()
 	return nil
 }
 
@@ -200,7 +206,7 @@ func (t *Table) dropLocked(key, why string) {
 	delete(t.leases, key)
 	t.unref(l.Identity)
 	t.log.Info("device left the ManageableDevice table", "key", key, "serial", l.Identity.SerialNumber, "why", why)
-	t.saver.mark()
+	t.saver.Mark()
 }
 
 func (t *Table) ref(id tr111.Identity) error {
@@ -289,7 +295,7 @@ func (t *Table) Len() int {
 }
 
 // Flush writes the saved leases now.
-func (t *Table) Flush() error { return t.saver.flush() }
+func (t *Table) Flush() error { return t.saver.Flush() }
 
 // Run sweeps expired leases every second, runs the presence check, and
 // saves the leases in the background until ctx ends.
@@ -299,7 +305,7 @@ func (t *Table) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			t.saver.run(ctx, func(err error) { t.log.Error("saving the ManageableDevice leases", "err", err) })
+			t.saver.Run(ctx, func(err error) { t.log.Error("saving the ManageableDevice leases", "err", err) })
 		}()
 	}
 	sweep := time.NewTicker(time.Second)
