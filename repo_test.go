@@ -1,0 +1,48 @@
+// Package repo_test holds checks of the repository as a whole: what is
+// committed, and what the README promises about it.
+package repo_test
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+// trackedFiles lists the files git tracks, or skips outside a checkout.
+func trackedFiles(t *testing.T) []string {
+	t.Helper()
+	out, err := exec.Command("git", "ls-files", "-z").Output()
+	if err != nil {
+		t.Skipf("not a git checkout (git ls-files: %v)", err)
+	}
+	var files []string
+	for _, f := range bytes.Split(out, []byte{0}) {
+		if len(f) > 0 {
+			files = append(files, string(f))
+		}
+	}
+	return files
+}
+
+// TestNoBuildOutputsCommitted: binaries are built by make, never committed
+// (a 15 MB cwmp-agent once was, at the top of the repository).
+func TestNoBuildOutputsCommitted(t *testing.T) {
+	for _, f := range trackedFiles(t) {
+		fh, err := os.Open(f)
+		if err != nil {
+			continue // deleted in the work tree
+		}
+		head := make([]byte, 4)
+		n, _ := fh.Read(head)
+		fi, _ := fh.Stat()
+		fh.Close()
+		if n == 4 && string(head) == "\x7fELF" {
+			t.Errorf("%s is an ELF binary: build outputs do not belong in git", f)
+		}
+		if fi != nil && fi.Size() > 2<<20 && !strings.HasPrefix(f, "testdata/") {
+			t.Errorf("%s is %d bytes: large files do not belong in git", f, fi.Size())
+		}
+	}
+}
