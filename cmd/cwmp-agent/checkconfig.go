@@ -8,8 +8,8 @@ import (
 // cmdCheckConfig validates a configuration and its mapping file without
 // running anything: every problem is printed with its file and line.
 func cmdCheckConfig(args []string) error {
-	cf := newCommonFlags("check-config")
-	if err := cf.fs.Parse(args); err != nil {
+	cf := newCommonFlags("check-config", "--config FILE")
+	if err := parseFlags(cf.fs, args); err != nil {
 		return err
 	}
 	cfg, _, err := cf.load()

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/url"
@@ -13,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 	"go.yaml.in/yaml/v3"
 
@@ -247,12 +247,14 @@ var flagKeys = map[string]string{
 
 // commonFlags are the flags of the commands that read the configuration.
 type commonFlags struct {
-	fs     *flag.FlagSet
+	fs     *pflag.FlagSet
 	config *string
 }
 
-func newCommonFlags(name string) *commonFlags {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+// newCommonFlags is the flag set of a command that reads the
+// configuration: --config and the flags of flagKeys.
+func newCommonFlags(name, synopsis string) *commonFlags {
+	fs := newFlags(name, synopsis)
 	c := &commonFlags{fs: fs, config: fs.String("config", "", "YAML configuration file")}
 	names := make([]string, 0, len(flagKeys))
 	for n := range flagKeys {
@@ -276,7 +278,7 @@ func (c *commonFlags) load() (*Config, *viper.Viper, error) {
 			return nil, nil, &ConfigError{Key: "--config " + *c.config, Err: err}
 		}
 	}
-	c.fs.Visit(func(f *flag.Flag) {
+	c.fs.Visit(func(f *pflag.Flag) {
 		if key, ok := flagKeys[f.Name]; ok {
 			v.Set(vkey(key), f.Value.String())
 		}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,11 +14,16 @@ var ctlOut io.Writer = os.Stdout
 
 // cmdControl runs get, set, dump and inform against the running agent.
 func cmdControl(op string, args []string) error {
-	fs := flag.NewFlagSet(op, flag.ContinueOnError)
+	fs := newFlags(op, map[string]string{
+		"get":    "PATH... [--config FILE | --socket PATH]",
+		"set":    "PATH VALUE [PATH VALUE]... [--config FILE | --socket PATH] (a value starting with - after --)",
+		"dump":   "[PATH] [--format json|text] [--config FILE | --socket PATH]",
+		"inform": "[EVENT] [--config FILE | --socket PATH]",
+	}[op])
 	config := fs.String("config", "", "configuration file (for control.socket)")
 	socket := fs.String("socket", "", "control socket path")
 	format := fs.String("format", "", "dump: json (default) or text")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	path, err := socketPath(*config, *socket)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -21,10 +20,10 @@ var demoOut io.Writer = os.Stdout
 // SetParameterValues, an AddObject and a Connection Request, and prints what
 // went over the wire.
 func cmdDemo(args []string) error {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	verbose := fs.Bool("v", false, "print every envelope in full")
+	fs := newFlags("demo", "[-v] [--root ROOT]")
+	verbose := fs.BoolP("verbose", "v", false, "print every envelope in full")
 	root := fs.String("root", "Device", "Device or InternetGatewayDevice")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	out := demoOut

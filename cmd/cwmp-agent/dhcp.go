@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,6 +9,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cwmp-agent/cwmp-agent/internal/control"
 	"github.com/cwmp-agent/cwmp-agent/internal/cpe"
@@ -36,12 +37,12 @@ func cmdDHCP(args []string) error {
 // identityFromConfig reads the device's own identity from the agent's
 // configuration (device.oui, device.serial_number, device.product_class).
 // extra adds the command's own flags.
-func identityFromConfig(name string, args []string, extra func(*flag.FlagSet)) (tr111.Identity, *flag.FlagSet, error) {
-	cf := newCommonFlags(name)
+func identityFromConfig(name string, args []string, extra func(*pflag.FlagSet)) (tr111.Identity, *pflag.FlagSet, error) {
+	cf := newCommonFlags(name, "[--config FILE] [flags]")
 	if extra != nil {
 		extra(cf.fs)
 	}
-	if err := cf.fs.Parse(args); err != nil {
+	if err := parseFlags(cf.fs, args); err != nil {
 		return tr111.Identity{}, nil, err
 	}
 	cfg, _, err := cf.load()
@@ -74,12 +75,12 @@ func cmdOption125(args []string) error {
 // then runs the --chain script (the DHCP client's usual one) so that the
 // interface is still configured.
 func cmdDHCPHook(args []string) error {
-	fs := flag.NewFlagSet("dhcp hook", flag.ContinueOnError)
+	fs := newFlags("dhcp hook", "[EVENT...] [--chain SCRIPT] [--config FILE | --socket PATH] [--root ROOT]")
 	config := fs.String("config", "", "configuration file (for control.socket)")
 	socket := fs.String("socket", "", "control socket path")
 	chain := fs.String("chain", "", "script to run afterwards with the same arguments (udhcpc's default.script)")
 	root := fs.String("root", "Device", "data model root of the agent")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	rest := fs.Args()
@@ -123,10 +124,10 @@ func cmdDHCPHook(args []string) error {
 // dnsmasq: it hands each lease event to the running agent, whose
 // ManageableDevice table follows them (TR-111 1.2.1).
 func cmdDnsmasqScript(args []string) error {
-	fs := flag.NewFlagSet("dnsmasq-script", flag.ContinueOnError)
+	fs := newFlags("dnsmasq-script", "add|old|del MAC IP [HOSTNAME] [--config FILE | --socket PATH]")
 	config := fs.String("config", "", "configuration file (for control.socket)")
 	socket := fs.String("socket", "", "control socket path")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	ev, ok, err := assoc.ParseDnsmasqScript(fs.Args(), os.Getenv, time.Now())
@@ -160,7 +161,7 @@ func cmdDnsmasqScript(args []string) error {
 // cmdDnsmasqConfig prints the dnsmasq lines for a gateway running dnsmasq.
 func cmdDnsmasqConfig(args []string) error {
 	var script *string
-	id, _, err := identityFromConfig("dnsmasq-config", args, func(fs *flag.FlagSet) {
+	id, _, err := identityFromConfig("dnsmasq-config", args, func(fs *pflag.FlagSet) {
 		script = fs.String("script", "/usr/libexec/cwmp-agent/dnsmasq-script", "path of the dhcp-script wrapper")
 	})
 	if err != nil {

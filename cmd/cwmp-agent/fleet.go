@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -27,7 +26,7 @@ var fleetOut io.Writer = os.Stderr
 
 // cmdFleet runs N virtual CPEs in this process (see internal/fleet).
 func cmdFleet(args []string) error {
-	cf := newCommonFlags("fleet")
+	cf := newCommonFlags("fleet", "--count N [flags]")
 	fs := cf.fs
 	count := fs.Int("count", 100, "number of virtual CPEs")
 	first := fs.Int("first", 1, "index of the first CPE")
@@ -48,7 +47,7 @@ func cmdFleet(args []string) error {
 	// The serial numbers come from the pattern; the configuration's own is
 	// not needed.
 	args = append([]string{"--serial", "FLEET"}, args...)
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	cfg, _, err := cf.load()
@@ -219,11 +218,11 @@ func isTerminal(w io.Writer) bool {
 // of the fleet's performance figures. It answers every Inform, and with
 // --gpv asks each session for those parameters.
 func cmdTestACS(args []string) error {
-	fs := flag.NewFlagSet("test-acs", flag.ContinueOnError)
+	fs := newFlags("test-acs", "[--listen ADDR] [--gpv NAMES]")
 	listen := fs.String("listen", "127.0.0.1:7557", "address to listen on")
 	gpv := fs.String("gpv", "", "comma-separated parameter names to ask every session for (GetParameterValues)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	if *cpuprofile != "" {

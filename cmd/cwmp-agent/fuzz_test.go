@@ -20,7 +20,7 @@ func FuzzConfig(f *testing.F) {
 		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cf := newCommonFlags("run")
+		cf := newCommonFlags("run", "")
 		if err := cf.fs.Parse([]string{"--config", p}); err != nil {
 			t.Fatal(err)
 		}

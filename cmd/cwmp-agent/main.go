@@ -7,9 +7,10 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
+
+	"github.com/spf13/pflag"
 
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 )
@@ -47,9 +48,10 @@ get, set, dump and inform talk to the running agent over its control socket
 
 func main() {
 	if err := run(os.Args[1:]); err != nil {
-		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintln(os.Stderr, "cwmp-agent:", err)
+		if errors.Is(err, pflag.ErrHelp) {
+			return // usage printed: asking for help is no failure
 		}
+		fmt.Fprintln(os.Stderr, "cwmp-agent:", err)
 		os.Exit(1)
 	}
 }

@@ -44,7 +44,7 @@ func loadYAML(t *testing.T, yaml string, args ...string) (*Config, error) {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "config.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(yaml), 0o600))
-	cf := newCommonFlags("run")
+	cf := newCommonFlags("run", "")
 	require.NoError(t, cf.fs.Parse(append([]string{"--config", p}, args...)))
 	cfg, _, err := cf.load()
 	return cfg, err
@@ -116,7 +116,7 @@ func TestConfigErrorsNameTheKey(t *testing.T) {
 			assert.Regexp(t, `config: (\S+\.yaml:\d+: )?`+regexp.QuoteMeta(tc.key)+`:`, err.Error())
 		})
 	}
-	cf := newCommonFlags("run")
+	cf := newCommonFlags("run", "")
 	require.NoError(t, cf.fs.Parse([]string{"--config", "/nonexistent.yaml"}))
 	_, _, err := cf.load()
 	assert.ErrorContains(t, err, "/nonexistent.yaml")

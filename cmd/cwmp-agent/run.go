@@ -66,8 +66,8 @@ func cpeConfig(cfg *Config, logs *logSetup) cpe.Config {
 // cmdRun runs the agent in the foreground until SIGTERM or SIGINT; SIGHUP
 // reloads the log settings from the configuration file.
 func cmdRun(args []string) error {
-	cf := newCommonFlags("run")
-	if err := cf.fs.Parse(args); err != nil {
+	cf := newCommonFlags("run", "[--config FILE] [flags]")
+	if err := parseFlags(cf.fs, args); err != nil {
 		return err
 	}
 	cfg, _, err := cf.load()

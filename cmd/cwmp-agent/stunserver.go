@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 
 	"github.com/cwmp-agent/cwmp-agent/tr111"
@@ -38,13 +38,13 @@ type stunConfig struct {
 }
 
 func loadStunConfig(args []string) (*stunConfig, error) {
-	fs := flag.NewFlagSet("stun-server", flag.ContinueOnError)
+	fs := newFlags("stun-server", "[flags]")
 	config := fs.String("config", "", "YAML configuration file (keys under stun_server.)")
 	for _, name := range []string{"listen", "secondary", "credentials", "api", "state-dir", "log-level", "log-format"} {
 		fs.String(name, "", "sets "+flagFor(name))
 	}
 	fs.Bool("share-port", false, "sets "+flagFor("share-port"))
-	if err := fs.Parse(args); err != nil {
+	if err := parseFlags(fs, args); err != nil {
 		return nil, err
 	}
 	v := viper.NewWithOptions(viper.KeyDelimiter(delim))
@@ -61,7 +61,7 @@ func loadStunConfig(args []string) (*stunConfig, error) {
 			return nil, &ConfigError{Key: "--config " + *config, Err: err}
 		}
 	}
-	fs.Visit(func(f *flag.Flag) {
+	fs.Visit(func(f *pflag.Flag) {
 		if k := flagFor(f.Name); k != "" {
 			v.Set(vkey(k), f.Value.String())
 		}
