@@ -1,6 +1,6 @@
 module github.com/cwmp-agent/cwmp-agent
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/beevik/etree v1.8.1
@@ -11,6 +11,7 @@ require (
 	github.com/stretchr/testify v1.12.1
 	go.yaml.in/yaml/v3 v3.0.5
 	golang.org/x/sys v0.45.0
+	golang.org/x/time v0.16.0
 )
 
 require (

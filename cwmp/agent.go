@@ -482,9 +482,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			<-ctx.Done()
 			return ctx.Err()
 		}
-		now := a.clock.Now()
 		a.handleReboot(ctx)
 		a.handleURLChange()
+		// The time is read after a reboot reset the boot time, the phase of
+		// the periodic schedule: read before it, the new boot time was in
+		// the schedule's future and became the next periodic instant.
+		now := a.clock.Now()
 		a.schedule(now)
 		if a.ready(now) {
 			a.session(ctx)

@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -13,7 +15,11 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
+
+	"github.com/cwmp-agent/cwmp-agent/internal/clock"
 	"github.com/cwmp-agent/cwmp-agent/internal/digest"
+	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
 )
 
 // ConnReqServer answers HTTP Connection Requests (TR-069 3.2.2): an
@@ -33,20 +39,36 @@ type ConnReqServer struct {
 	// port forward or a name); a URL without a path gets Path appended.
 	PublicURL string
 	// Burst and Every: at most Burst accepted requests at once, one more each
-	// Every. 0 means 10 and 3 s.
+	// Every. 0 means 10 and 3 s. The limit is the CPE's one for Connection
+	// Requests of every kind: the UDP ones ask Allow too.
 	Burst int
 	Every time.Duration
+	// Limits bound the listener's connections: MaxConnReqConns in all and
+	// MaxConnReqConnsPerSource from one address when zero.
+	Limits netguard.Limits
+	// Clock decides the rate limit and the refusal of guessing sources;
+	// nil is the real clock.
+	Clock clock.Clock
 	// Logger; nil discards.
 	Logger *slog.Logger
 
-	ln      net.Listener
-	srv     *http.Server
-	digest  digest.Server
-	mu      sync.Mutex // guards the following
-	tokens  float64
-	last    time.Time
-	lastURL string
+	ln     net.Listener
+	srv    *http.Server
+	digest digest.Server
+	once   sync.Once
+	limit  *rate.Limiter
+	guard  *authGuard
 }
+
+// Connection Request listener defaults: a CR is one short GET, so a
+// client that does not send its headers within ConnReqHeaderTimeout is
+// dropped, and no connection is kept idle for long.
+const (
+	MaxConnReqConns          = 64
+	MaxConnReqConnsPerSource = 8
+	ConnReqHeaderTimeout     = 5 * time.Second
+	connReqIdleTimeout       = 5 * time.Second
+)
 
 // ConnectionRequestPath returns the random path of this CPE's Connection
 // Request URL, created once and kept in agent.json (TR-069: the path SHOULD
@@ -77,13 +99,40 @@ func (c *ConnReqServer) logger() *slog.Logger {
 	return c.Logger
 }
 
+func (c *ConnReqServer) init() {
+	c.once.Do(func() {
+		if c.Clock == nil {
+			c.Clock = clock.Real{}
+		}
+		burst, every := c.Burst, c.Every
+		if burst <= 0 {
+			burst = 10
+		}
+		if every <= 0 {
+			every = 3 * time.Second
+		}
+		c.limit = rate.NewLimiter(rate.Every(every), burst)
+		c.guard = newAuthGuard(c.Clock, c.logger())
+		if c.digest.Realm == "" {
+			c.digest.Realm = "cwmp-agent"
+		}
+	})
+}
+
 // Listen opens the TCP listener (":7547" style address).
 func (c *ConnReqServer) Listen(addr string) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return errorf("connection_request.listen %s: %w", addr, err)
 	}
-	c.ln = ln
+	lim := c.Limits
+	if lim.Max == 0 {
+		lim.Max = MaxConnReqConns
+	}
+	if lim.PerSource == 0 {
+		lim.PerSource = MaxConnReqConnsPerSource
+	}
+	c.ln = netguard.Limit(ln, lim)
 	return nil
 }
 
@@ -100,8 +149,7 @@ func (c *ConnReqServer) Serve(ctx context.Context) error {
 	if c.ln == nil {
 		return errors.New("cwmp: ConnReqServer.Serve before Listen")
 	}
-	c.srv = &http.Server{Handler: c, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second,
-		WriteTimeout: 15 * time.Second, MaxHeaderBytes: 8 << 10, IdleTimeout: 60 * time.Second}
+	c.srv = NewConnReqHTTPServer(c)
 	done := make(chan struct{})
 	go func() {
 		// Keep ConnectionRequestURL current when the address changes
@@ -132,31 +180,22 @@ func (c *ConnReqServer) Serve(ctx context.Context) error {
 	return err
 }
 
-func (c *ConnReqServer) allow() bool {
-	burst, every := c.Burst, c.Every
-	if burst <= 0 {
-		burst = 10
-	}
-	if every <= 0 {
-		every = 3 * time.Second
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	now := time.Now()
-	if c.last.IsZero() {
-		c.tokens = float64(burst)
-	} else {
-		c.tokens += float64(now.Sub(c.last)) / float64(every)
-		if c.tokens > float64(burst) {
-			c.tokens = float64(burst)
-		}
-	}
-	c.last = now
-	if c.tokens < 1 {
-		return false
-	}
-	c.tokens--
-	return true
+// NewConnReqHTTPServer is the http.Server of a Connection Request
+// listener (the CPE's, or a fleet's shared one): short timeouts, small
+// headers, no idle connections kept, and its errors in the log rather than
+// on standard error.
+func NewConnReqHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{Handler: h, ReadHeaderTimeout: ConnReqHeaderTimeout, ReadTimeout: 2 * ConnReqHeaderTimeout,
+		WriteTimeout: 2 * ConnReqHeaderTimeout, MaxHeaderBytes: 8 << 10, IdleTimeout: connReqIdleTimeout,
+		ErrorLog: log.New(io.Discard, "", 0)}
+}
+
+// Allow takes one token of the CPE's Connection Request rate limit: at
+// most Burst at once, one more every Every. HTTP, UDP (TR-111) and any
+// other kind of Connection Request share it.
+func (c *ConnReqServer) Allow() bool {
+	c.init()
+	return c.limit.AllowN(c.Clock.Now(), 1)
 }
 
 func (c *ConnReqServer) credentials() (string, string) {
@@ -178,22 +217,36 @@ func (c *ConnReqServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	if c.digest.Realm == "" {
-		c.digest.Realm = "cwmp-agent"
+	c.init()
+	src, _, _ := net.SplitHostPort(r.RemoteAddr)
+	if blocked, left := c.guard.blocked(src); blocked {
+		w.Header().Set("Retry-After", strconv.Itoa(int(left/time.Second)+1))
+		w.WriteHeader(http.StatusTooManyRequests)
+		return
 	}
 	user, pass := c.credentials()
-	switch c.digest.Check(r.Header.Get("Authorization"), r.Method, r.RequestURI, user, pass) {
+	authz := r.Header.Get("Authorization")
+	res := digest.Denied
+	if pass != "" {
+		// Without a password nothing authenticates: an empty key would
+		// let anyone in (the agent generates credentials at first start).
+		res = c.digest.Check(authz, r.Method, r.RequestURI, user, pass)
+	}
+	switch res {
 	case digest.OK:
 	case digest.Stale:
 		w.Header().Set("WWW-Authenticate", c.digest.Challenge(true))
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	default:
+		if authz != "" {
+			c.guard.failed(src) // a first request without credentials is no failure
+		}
 		w.Header().Set("WWW-Authenticate", c.digest.Challenge(false))
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	if !c.allow() {
+	if !c.Allow() {
 		c.logger().Warn("connection request refused by the rate limit", "remote", r.RemoteAddr)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
@@ -258,18 +311,13 @@ func localAddrFor(acsURL string) string {
 	return "127.0.0.1"
 }
 
-// Refresh writes ManagementServer.ConnectionRequestURL when it changed. The
-// write is the device's own, so it reaches the notify engine:
+// Refresh writes ManagementServer.ConnectionRequestURL when the tree's
+// value differs from the computed one: it compares with the tree, not with
+// what it wrote last, because a factory reset empties the tree behind its
+// back. The write is the device's own, so it reaches the notify engine:
 // ConnectionRequestURL has forced Active Notification.
 func (c *ConnReqServer) Refresh(acsURL string) {
 	u := c.URL(acsURL)
-	c.mu.Lock()
-	same := u == c.lastURL
-	c.lastURL = u
-	c.mu.Unlock()
-	if same {
-		return
-	}
 	p := c.Tree.Schema().RootName() + ".ManagementServer.ConnectionRequestURL"
 	if cur, _ := c.Tree.Get(p); cur == u {
 		return

@@ -35,11 +35,15 @@ type harness struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	cfg    Config
+	extra  map[string]string // factory values over factory()
 }
 
 type option func(*harness)
 
 func withConfig(f func(*Config)) option { return func(h *harness) { f(&h.cfg) } }
+
+// withFactory sets factory values over the harness's own.
+func withFactory(kv map[string]string) option { return func(h *harness) { h.extra = kv } }
 
 func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("CWMP_TEST_LOG") != "" {
@@ -86,7 +90,11 @@ func newHarness(t testing.TB, opts ...option) *harness {
 // start builds the tree and the agent over the state directory and runs it.
 func (h *harness) start() {
 	t := h.t
-	tree, err := datamodel.New(schemas.Device(), datamodel.Options{StateDir: h.dir, Factory: factory(h.acs.URL)})
+	f := factory(h.acs.URL)
+	for k, v := range h.extra {
+		f[k] = v
+	}
+	tree, err := datamodel.New(schemas.Device(), datamodel.Options{StateDir: h.dir, Factory: f})
 	require.NoError(t, err)
 	require.NoError(t, tree.Load())
 	h.tree = tree

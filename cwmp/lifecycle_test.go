@@ -24,6 +24,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/time/rate"
 
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
@@ -65,6 +66,40 @@ func TestRebootAndFactoryReset(t *testing.T) {
 	assert.ElementsMatch(t, []string{"0 BOOTSTRAP", "1 BOOT"}, events(fr))
 	assert.Equal(t, "", h.tree.MustGet("Device.ManagementServer.Username"), "factory values are back")
 	assert.Equal(t, "", params(fr)["Device.ManagementServer.ParameterKey"].Value)
+}
+
+// TestNoPeriodicRightAfterReboot: with PeriodicInformTime the Unknown Time
+// the periodic phase is the boot time, so the first 2 PERIODIC after a
+// (virtual) Reboot or FactoryReset comes a whole interval later. A
+// spurious one came 59 ms after the 1 BOOT session: the time was read
+// before the reboot reset the boot time, and the schedule took the new
+// boot time, in its future, as the next instant (TR-098: periodic Informs
+// at the reference time plus or minus a multiple of the interval).
+func TestNoPeriodicRightAfterReboot(t *testing.T) {
+	h := newHarness(t, withFactory(map[string]string{"Device.ManagementServer.PeriodicInformEnable": "true",
+		"Device.ManagementServer.PeriodicInformInterval": "3600"}))
+	_, err := h.acs.WaitInform(h.ctx(), testID, 1)
+	require.NoError(t, err)
+	periodic := func() int {
+		n := 0
+		for _, in := range h.acs.Device(testID).Informs {
+			for _, e := range in.Event {
+				if e.EventCode == "2 PERIODIC" {
+					n++
+				}
+			}
+		}
+		return n
+	}
+	for _, m := range []soap.Message{&soap.Reboot{CommandKey: "r"}, &soap.FactoryReset{}} {
+		seen := len(h.acs.Device(testID).Informs)
+		_, err = h.call(m)
+		require.NoError(t, err)
+		_, err = h.acs.WaitEventAfter(h.ctx(), testID, "1 BOOT", seen)
+		require.NoError(t, err)
+		time.Sleep(500 * time.Millisecond)
+		assert.Zero(t, periodic(), "no 2 PERIODIC within the interval after %s", m.Method())
+	}
 }
 
 func TestScheduleInformSurvivesRestart(t *testing.T) {
@@ -312,9 +347,7 @@ func TestConnectionRequests(t *testing.T) {
 
 	// The rate limit answers 503 beyond its burst.
 	h.cr.Burst, h.cr.Every = 2, time.Hour
-	h.cr.mu.Lock()
-	h.cr.last = time.Time{}
-	h.cr.mu.Unlock()
+	h.cr.limit = rate.NewLimiter(rate.Every(h.cr.Every), h.cr.Burst)
 	var codes []int
 	for i := 0; i < 3; i++ {
 		st, _ := cwmptest.ConnectionRequest(h.ctx(), crURL, "cruser", "crpass")

@@ -161,6 +161,7 @@ type Tree struct {
 	getters    map[*ParamDef]Getter
 	validators map[*ParamDef][]Validator
 	onChange   map[*ParamDef][]func(Event)
+	onCommit   []func([]Event)
 	watchers   map[int]func(Event)
 	nextWatch  int
 	mounts     []mount
@@ -637,6 +638,17 @@ func (t *Tree) OnChange(schemaPath string, fn func(Event)) error {
 	return nil
 }
 
+// OnCommit registers fn to run once per committed operation (a
+// SetParameterValues transaction, an AddObject, a factory reset...) with
+// all its events, after the per-parameter hooks and watchers: a component
+// that restarts when any of several parameters changes restarts once, not
+// once per parameter. fn may read and write the tree.
+func (t *Tree) OnCommit(fn func([]Event)) {
+	t.hookMu.Lock()
+	defer t.hookMu.Unlock()
+	t.onCommit = append(t.onCommit, fn)
+}
+
 // Watch registers fn to receive every event of the tree after it commits. It
 // returns a function that removes the watcher.
 func (t *Tree) Watch(fn func(Event)) (cancel func()) {
@@ -672,6 +684,7 @@ func (t *Tree) emit(evs []Event) {
 			hooks[i] = t.onChange[e.Def]
 		}
 	}
+	commits := t.onCommit
 	t.hookMu.RUnlock()
 	for i, e := range evs {
 		for _, h := range hooks[i] {
@@ -680,6 +693,9 @@ func (t *Tree) emit(evs []Event) {
 		for _, w := range watchers {
 			w(e)
 		}
+	}
+	for _, fn := range commits {
+		fn(evs)
 	}
 }
 

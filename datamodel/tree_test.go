@@ -591,3 +591,28 @@ func TestFactoryTemplateCreatesInstancesAndOverlayWins(t *testing.T) {
 	_, err = New(s, Options{Factory: map[string]string{"Dev.Table.2.Name": "a", "Dev.Table.3.Name": "b", "Dev.Table.4.Name": "c"}})
 	assert.ErrorIs(t, err, ErrResources, "max=3 holds for templates too")
 }
+
+// TestOnCommitOncePerOperation: a transaction of several values reaches an
+// OnCommit hook once, with all its events (a component watching several
+// parameters restarts once, not once per parameter).
+func TestOnCommitOncePerOperation(t *testing.T) {
+	tr := newTestTree(t, "", nil)
+	var calls [][]Event
+	tr.OnCommit(func(evs []Event) { calls = append(calls, evs) })
+	key := "k1"
+	require.NoError(t, tr.SetValues([]Change{{Path: "Dev.Mgmt.URL", Value: "http://a/"}, {Path: "Dev.Mgmt.Interval", Value: "30"},
+		{Path: "Dev.Mgmt.Enable", Value: "1"}}, SetOptions{Origin: OriginACS, ParameterKey: &key}))
+	require.Len(t, calls, 1)
+	var paths []string
+	for _, e := range calls[0] {
+		paths = append(paths, e.Path)
+	}
+	assert.Equal(t, []string{"Dev.Mgmt.URL", "Dev.Mgmt.Interval", "Dev.Mgmt.Enable", "Dev.Mgmt.ParameterKey"}, paths)
+
+	assert.Error(t, tr.SetValues([]Change{{Path: "Dev.Mgmt.Interval", Value: "0"}}, SetOptions{Origin: OriginACS}))
+	assert.Len(t, calls, 1, "a refused transaction commits nothing")
+
+	require.NoError(t, tr.FactoryReset())
+	require.Len(t, calls, 2)
+	assert.Equal(t, Reset, calls[1][0].Kind)
+}

@@ -180,8 +180,8 @@ func (t Type) String() string {
 }
 
 // Canonical checks v against the type and its facets and returns the form the
-// tree stores and emits: booleans as true/false, dateTime in UTC with Z and
-// no fraction, integers without sign or leading zeros. A value that breaks the
+// tree stores and emits: booleans as true/false, dateTime in UTC with Z
+// (a fraction of a second kept with the digits written), integers without sign or leading zeros. A value that breaks the
 // type gives an error wrapping ErrInvalidValue.
 func (t Type) Canonical(v string) (string, error) {
 	bad := func(why string) (string, error) {
@@ -285,10 +285,35 @@ func canonicalTime(v string) (string, error) {
 	}
 	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"} {
 		if tm, err := time.Parse(layout, v); err == nil {
-			return tm.UTC().Format("2006-01-02T15:04:05Z"), nil
+			// TR-106 dateTime allows fractional seconds; an ACS that wrote
+			// them (GenieACS stores milliseconds) reads back the digits it
+			// wrote, else it sees a change and writes the value again.
+			out := tm.UTC().Format("2006-01-02T15:04:05")
+			if n := fractionDigits(v); n > 0 {
+				out += "." + fmt.Sprintf("%09d", tm.Nanosecond())[:n]
+			}
+			return out + "Z", nil
 		}
 	}
 	return "", fmt.Errorf("%w: %q is not a dateTime", ErrInvalidValue, v)
+}
+
+// fractionDigits counts the digits after the seconds' decimal point
+// (at most 9, what time.Time holds).
+func fractionDigits(v string) int {
+	i := strings.IndexByte(v, 'T')
+	if i < 0 {
+		return 0
+	}
+	j := strings.IndexByte(v[i:], '.')
+	if j < 0 {
+		return 0
+	}
+	n := 0
+	for k := i + j + 1; k < len(v) && v[k] >= '0' && v[k] <= '9'; k++ {
+		n++
+	}
+	return min(n, 9)
 }
 
 func isMAC(v string) bool {

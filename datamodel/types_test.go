@@ -84,7 +84,9 @@ func TestCanonical(t *testing.T) {
 		{typ: "dateTime", in: "0001-01-01T00:00:00Z", out: UnknownTime},
 		{typ: "dateTime", in: "0000-00-00T00:00:00", out: UnknownTime},
 		{typ: "dateTime", in: "2024-05-01T12:00:00+02:00", out: "2024-05-01T10:00:00Z"},
-		{typ: "dateTime", in: "2024-05-01T12:00:00.123Z", out: "2024-05-01T12:00:00Z"},
+		{typ: "dateTime", in: "2024-05-01T12:00:00.123Z", out: "2024-05-01T12:00:00.123Z"},
+		{typ: "dateTime", in: "2026-11-30T08:15:52.500Z", out: "2026-11-30T08:15:52.500Z"}, // GenieACS writes milliseconds
+		{typ: "dateTime", in: "2024-05-01T12:00:00.25+02:00", out: "2024-05-01T10:00:00.25Z"},
 		{typ: "dateTime", in: "2024-05-01T12:00:00", out: "2024-05-01T12:00:00Z"},
 		{typ: "dateTime", in: "yesterday", bad: true},
 		{typ: "base64(3)", in: "YWJj", out: "YWJj"},

@@ -7,11 +7,15 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/pion/stun/v3"
+
+	"github.com/cwmp-agent/cwmp-agent/internal/clock"
 )
 
 // Store is what the TR-111 modules need of the parameter tree; writes are
@@ -40,6 +44,14 @@ type ClientConfig struct {
 	// 2.2.1.4 allows keeping it across reboots); nil keeps it in memory.
 	LastTimestamp func() uint64
 	SaveTimestamp func(uint64)
+	// MaxTimestampAhead bounds how far ahead of the CPE's clock a UDP
+	// Connection Request's ts may be; 0 means DefaultMaxAhead.
+	MaxTimestampAhead time.Duration
+	// AllowConnectionRequest is the CPE's Connection Request rate limit,
+	// shared with the HTTP listener; nil allows every request.
+	AllowConnectionRequest func() bool
+	// Clock drives every timer and timestamp; nil is the real clock.
+	Clock clock.Clock
 	// RTO is the first STUN retransmission interval; 0 means RFC 3489's
 	// 100 ms (then doubling to 16 times it, nine requests in all).
 	RTO time.Duration
@@ -70,6 +82,28 @@ type State struct {
 	Requests       int           // UDP Connection Requests accepted
 }
 
+// announcement is what a BINDING-CHANGE told a STUN server: a mapping,
+// under a username and password. A server or credentials the CPE has not
+// announced the mapping to (a new STUNServerAddress, a new STUNPassword)
+// must hear of it as if the binding were new (TR-111 2.2.1.3): that server
+// has no binding for the CPE.
+type announcement struct {
+	mapped, server, user, pass string
+}
+
+// ClientParams are the ManagementServer parameters the client reads: a
+// committed change of any of them restarts it (TR-111 2.2.1: a change
+// takes effect at once), once per transaction however many it changes.
+var ClientParams = []string{"URL", "STUNEnable", "STUNServerAddress", "STUNServerPort", "STUNUsername",
+	"STUNPassword", "STUNMaximumKeepAlivePeriod", "STUNMinimumKeepAlivePeriod"}
+
+// IsClientParam reports whether a parameter path of the root is one of
+// ClientParams.
+func IsClientParam(root, path string) bool {
+	rest, ok := strings.CutPrefix(path, root+".ManagementServer.")
+	return ok && slices.Contains(ClientParams, rest)
+}
+
 // Client runs TR-111 2.2.1 on one UDP socket. Its reader goroutine owns the
 // socket and tells STUN (first byte 0 or 1) from Connection Requests (a
 // letter); its manager goroutine runs binding discovery, keep-alive and
@@ -84,12 +118,12 @@ type Client struct {
 	pending      map[TxID]chan *Message
 	lastActivity time.Time // last packet on the primary binding, either way
 	lastSend     time.Time // last request from the primary port
+	lastPlainTx  time.Time // last new plain (no BINDING-CHANGE) transaction from it
 	acceptor     *UDPAcceptor
 	leak         bool // a probe answer reached the secondary port
 	server       *net.UDPAddr
 	st           State
-	announced    string // mapping last announced with BINDING-CHANGE
-	announcedBy  string // STUNUsername it was announced with
+	announced    announcement // what the last BINDING-CHANGE told a server
 }
 
 // NewClient opens the primary socket.
@@ -118,6 +152,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
 	if cfg.ListenAddr == "" {
 		cfg.ListenAddr = ":7547"
 	}
@@ -134,6 +171,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	c.acceptor = NewUDPAcceptor(func() (string, string) {
 		return c.param("ConnectionRequestUsername"), c.param("ConnectionRequestPassword")
 	}, last, cfg.SaveTimestamp)
+	c.acceptor.Now, c.acceptor.MaxAhead, c.acceptor.Allow = cfg.Clock.Now, cfg.MaxTimestampAhead, cfg.AllowConnectionRequest
 	return c, nil
 }
 
@@ -209,7 +247,7 @@ func (c *Client) handleSTUN(b []byte, from net.Addr) {
 	}
 	c.mu.Lock()
 	if c.fromServer(from) {
-		c.lastActivity = time.Now()
+		c.lastActivity = c.cfg.Clock.Now()
 	}
 	ch := c.pending[m.ID]
 	c.mu.Unlock()
@@ -230,7 +268,7 @@ func (c *Client) handleConnReq(b []byte, from net.Addr) {
 	}
 	c.mu.Lock()
 	if c.fromServer(from) {
-		c.lastActivity = time.Now() // it came through the binding and refreshed it
+		c.lastActivity = c.cfg.Clock.Now() // it came through the binding and refreshed it
 	}
 	c.mu.Unlock()
 	if err := c.acceptor.Accept(r); err != nil {
@@ -298,10 +336,15 @@ func (c *Client) setPhase(phase string) {
 }
 
 // manage restarts a cycle whenever parameters or the local address change.
+// Cycles never overlap: one goroutine runs them one after the other, and a
+// parameter change ends the running one at its next wait (or aborts its
+// plain Binding Request) before the next reads the parameters.
 func (c *Client) manage(ctx context.Context) {
 	backoff := time.Duration(0)
+	moved := true // the first cycle has no earlier request to space from
 	for ctx.Err() == nil {
-		err := c.cycle(ctx)
+		err := c.cycle(ctx, moved)
+		moved = errors.Is(err, errMoved)
 		switch {
 		case err == nil, errors.Is(err, errReload), errors.Is(err, errMoved):
 			backoff = 0
@@ -318,7 +361,9 @@ func (c *Client) manage(ctx context.Context) {
 		}
 		c.log.Warn("STUN binding discovery failed", "err", err, "retry_in", backoff)
 		c.setPhase("unreachable")
-		c.sleep(ctx, time.Now().Add(backoff), "")
+		if errors.Is(c.sleep(ctx, c.cfg.Clock.Now().Add(backoff), ""), errReload) {
+			backoff = 0
+		}
 	}
 }
 
@@ -326,14 +371,14 @@ func (c *Client) manage(ctx context.Context) {
 // parameters or (if local is set) the local address change.
 func (c *Client) sleep(ctx context.Context, t time.Time, local string) error {
 	for {
-		d := time.Until(t)
+		d := t.Sub(c.cfg.Clock.Now())
 		if d <= 0 {
 			return nil
 		}
 		if local != "" && d > c.cfg.AddressPoll {
 			d = c.cfg.AddressPoll
 		}
-		tm := time.NewTimer(d)
+		tm := c.cfg.Clock.NewTimer(d)
 		select {
 		case <-ctx.Done():
 			tm.Stop()
@@ -341,7 +386,7 @@ func (c *Client) sleep(ctx context.Context, t time.Time, local string) error {
 		case <-c.reload:
 			tm.Stop()
 			return errReload
-		case <-tm.C:
+		case <-tm.C():
 		}
 		if local != "" && c.localIP() != local {
 			return errMoved
@@ -409,7 +454,12 @@ func (c *Client) publish(nat bool, addr string) {
 }
 
 // cycle runs from reading the parameters until they or the address change.
-func (c *Client) cycle(ctx context.Context) error {
+// moved says the local address changed (or this is the first cycle): a
+// binding for a new address is discovered at once; otherwise the first
+// Binding Request waits until STUNMinimumKeepAlivePeriod has passed since
+// the last one, as only retransmissions may come closer (TR-111 data
+// model, STUNMinimumKeepAlivePeriod).
+func (c *Client) cycle(ctx context.Context, moved bool) error {
 	p := c.readParams()
 	port := c.LocalAddr().Port
 	c.mu.Lock()
@@ -426,7 +476,7 @@ func (c *Client) cycle(ctx context.Context) error {
 		c.mu.Lock()
 		c.st.Local = authority(local, port)
 		c.mu.Unlock()
-		return c.sleep(ctx, time.Now().Add(24*time.Hour), orNone(local))
+		return c.sleep(ctx, c.cfg.Clock.Now().Add(24*time.Hour), orNone(local))
 	}
 	if p.host == "" {
 		return errors.New("tr111: no STUN server (STUNServerAddress empty and no ACS URL host)")
@@ -446,13 +496,21 @@ func (c *Client) cycle(ctx context.Context) error {
 	}
 	c.mu.Lock()
 	c.st.Local = authority(local, port)
+	last := c.lastPlainTx
 	c.mu.Unlock()
+	if !moved && p.min > 0 && !last.IsZero() {
+		if err := c.sleep(ctx, last.Add(p.min), local); err != nil {
+			return err
+		}
+	}
 
 	mapped, err := c.bind(ctx, p, server)
 	if err != nil {
 		return err
 	}
-	c.useBinding(ctx, p, server, local, port, mapped)
+	if err := c.useBinding(ctx, p, server, local, port, mapped); err != nil {
+		return err
+	}
 
 	nat := c.State().NAT
 	switch {
@@ -490,32 +548,42 @@ func (c *Client) setPeriod(phase string, d time.Duration) {
 }
 
 // useBinding records a mapping: NATDetected, UDPConnectionRequestAddress,
-// and a BINDING-CHANGE when it is new (TR-111 2.2.1.3).
-func (c *Client) useBinding(ctx context.Context, p stunParams, server *net.UDPAddr, local string, port int, mapped *net.UDPAddr) {
+// and a BINDING-CHANGE when it is new to the server and credentials in use
+// (TR-111 2.2.1.3). It returns an error only when ctx ends.
+func (c *Client) useBinding(ctx context.Context, p stunParams, server *net.UDPAddr, local string, port int, mapped *net.UDPAddr) error {
 	nat := !(mapped.IP.String() == local && mapped.Port == port)
 	addr := authority(local, port)
 	if nat {
 		addr = authority(mapped.IP.String(), mapped.Port)
 	}
+	now := announcement{mapped: mapped.String(), server: server.String(), user: p.user, pass: p.pass}
 	c.mu.Lock()
 	c.st.NAT, c.st.Mapped = nat, mapped.String()
-	changed := c.announced != mapped.String() || c.announcedBy != p.user
+	changed := c.announced != now
 	c.mu.Unlock()
 	c.publish(nat, addr)
-	if changed {
-		// Once per change, with retransmissions; a failure is not retried
-		// until the binding changes again.
-		if err := c.bindingChange(ctx, p, server); err != nil {
-			c.log.Warn("BINDING-CHANGE not acknowledged", "err", err)
-		} else {
-			c.mu.Lock()
-			c.st.BindingChanges++
-			c.mu.Unlock()
-		}
+	if !changed {
+		return nil
+	}
+	// Once per change, with retransmissions; a failure is not retried
+	// until the binding changes again. A parameter change does not cut
+	// it short: it is one request, and cutting it would make the next
+	// cycle send a second one for the same binding.
+	err := c.bindingChange(ctx, p, server)
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case err != nil:
+		c.log.Warn("BINDING-CHANGE not acknowledged", "err", err)
+	default:
 		c.mu.Lock()
-		c.announced, c.announcedBy = mapped.String(), p.user
+		c.st.BindingChanges++
 		c.mu.Unlock()
 	}
+	c.mu.Lock()
+	c.announced = now
+	c.mu.Unlock()
+	return nil
 }
 
 // keepAlive sends a Binding Request from the primary port every period and
@@ -532,7 +600,9 @@ func (c *Client) keepAlive(ctx context.Context, p stunParams, server *net.UDPAdd
 		if err != nil {
 			return err
 		}
-		c.useBinding(ctx, p, server, local, port, mapped)
+		if err := c.useBinding(ctx, p, server, local, port, mapped); err != nil {
+			return err
+		}
 		if nat := c.State().NAT; nat && (p.min != p.max) && c.State().Phase == "no-nat" {
 			return nil // a NAT appeared: start over with discovery
 		}
@@ -622,7 +692,9 @@ func (c *Client) discoverAndMonitor(ctx context.Context, p stunParams, server *n
 			if err != nil {
 				return err
 			}
-			c.useBinding(ctx, p, server, local, port, mapped)
+			if err := c.useBinding(ctx, p, server, local, port, mapped); err != nil {
+				return err
+			}
 		}
 	}
 }
@@ -640,8 +712,7 @@ func (c *Client) rebind(ctx context.Context, p stunParams, server *net.UDPAddr, 
 	if err != nil {
 		return err
 	}
-	c.useBinding(ctx, p, server, local, port, mapped)
-	return nil
+	return c.useBinding(ctx, p, server, local, port, mapped)
 }
 
 func (c *Client) leaked() bool {
@@ -698,7 +769,7 @@ func (c *Client) probeAfter(ctx context.Context, p stunParams, server *net.UDPAd
 	if err != nil {
 		return false, err
 	}
-	_, err = c.transact(ctx, sec, server, id, req, false, nil)
+	_, err = c.transact(ctx, sec, server, id, req, txProbe, nil)
 	switch {
 	case err == nil:
 		return true, nil
@@ -752,23 +823,32 @@ func (c *Client) request(ctx context.Context, p stunParams, server *net.UDPAddr,
 		}
 		return buildSTUN(s...)
 	}
+	kind := txPlain
+	if change {
+		kind = txChange
+	}
 	id := NewTxID(c.cfg.CookieIDs)
 	req, err := build(id, false)
 	if err != nil {
 		return nil, err
 	}
-	m, err := c.transact(ctx, c.conn, server, id, req, true, nil)
+	m, err := c.transact(ctx, c.conn, server, id, req, kind, nil)
 	if err != nil {
 		return nil, err
 	}
 	if m.Type.Class == stun.ClassErrorResponse {
 		if m.ErrorCode() == 401 && p.user != "" && p.pass != "" {
+			// The same request again, with credentials: part of this
+			// exchange, not a new Binding Request for the minimum period.
 			id = NewTxID(c.cfg.CookieIDs)
 			req, err = build(id, true)
 			if err != nil {
 				return nil, err
 			}
-			m, err = c.transact(ctx, c.conn, server, id, req, true, []byte(p.pass))
+			if kind == txPlain {
+				kind = txPlainRetry
+			}
+			m, err = c.transact(ctx, c.conn, server, id, req, kind, []byte(p.pass))
 			if err != nil {
 				return nil, err
 			}
@@ -781,11 +861,27 @@ func (c *Client) request(ctx context.Context, p stunParams, server *net.UDPAddr,
 	return m, nil
 }
 
+// txKind says what a transaction is, for the timing rules.
+type txKind uint8
+
+const (
+	txProbe      txKind = iota // from the secondary port (binding-timeout discovery)
+	txPlain                    // a new Binding Request from the primary port
+	txPlainRetry               // the same, again with MESSAGE-INTEGRITY after a 401
+	txChange                   // a BINDING-CHANGE from the primary port
+)
+
 // transact sends a request with the RFC 3489 retransmissions (RTO, doubling
 // up to 16 RTO, nine requests, then 16 RTO more) and returns the first
 // matching response. With key set, a response without valid
-// MESSAGE-INTEGRITY is discarded (TR-111 2.2.1.1).
-func (c *Client) transact(ctx context.Context, conn net.PacketConn, to *net.UDPAddr, id TxID, req []byte, primary bool, key []byte) (*Message, error) {
+// MESSAGE-INTEGRITY is discarded (TR-111 2.2.1.1). A parameter change
+// aborts it with errReload, except a BINDING-CHANGE, which is seen through.
+func (c *Client) transact(ctx context.Context, conn net.PacketConn, to *net.UDPAddr, id TxID, req []byte, kind txKind, key []byte) (*Message, error) {
+	primary := kind != txProbe
+	reload := c.reload
+	if kind == txChange {
+		reload = nil
+	}
 	ch := make(chan *Message, 4)
 	c.mu.Lock()
 	c.pending[id] = ch
@@ -805,21 +901,27 @@ func (c *Client) transact(ctx context.Context, conn net.PacketConn, to *net.UDPA
 			sent++
 			if primary {
 				c.mu.Lock()
-				now := time.Now()
+				now := c.cfg.Clock.Now()
 				c.lastActivity, c.lastSend = now, now
+				if kind == txPlain && sent == 1 {
+					c.lastPlainTx = now
+				}
 				c.mu.Unlock()
 			}
 		}
 		if sent == 9 {
 			wait = 16 * rto
 		}
-		tm := time.NewTimer(wait)
+		tm := c.cfg.Clock.NewTimer(wait)
 	recv:
 		for {
 			select {
 			case <-ctx.Done():
 				tm.Stop()
 				return nil, ctx.Err()
+			case <-reload:
+				tm.Stop()
+				return nil, errReload
 			case m := <-ch:
 				if key != nil && m.Type.Class == stun.ClassSuccessResponse && !m.CheckIntegrity(key) {
 					c.log.Warn("STUN response without valid MESSAGE-INTEGRITY discarded")
@@ -827,7 +929,7 @@ func (c *Client) transact(ctx context.Context, conn net.PacketConn, to *net.UDPA
 				}
 				tm.Stop()
 				return m, nil
-			case <-tm.C:
+			case <-tm.C():
 				break recv
 			}
 		}

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pion/stun/v3"
 	"github.com/stretchr/testify/assert"
@@ -141,4 +142,42 @@ func TestUDPConnRequest(t *testing.T) {
 		_, err := ParseUDPConnRequest([]byte(in))
 		assert.ErrorIs(t, err, ErrNotUDPConnRequest, name)
 	}
+}
+
+// TestUDPTimestampBound: one validly signed request with a ts far in the
+// future once locked out every later one until that time, across restarts
+// (TR-111 2.2.1.4 compares with the last accepted ts only). A ts more than
+// MaxAhead ahead of the CPE's clock is refused, and a recorded one beyond
+// the bound counts from now.
+func TestUDPTimestampBound(t *testing.T) {
+	now := time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+	creds := func() (string, string) { return "cr", "pw" }
+	req := func(ts uint64, id string) *UDPConnRequest {
+		r, err := ParseUDPConnRequest(FormatUDPConnRequest("h:1", ts, id, "cr", "n", "pw"))
+		require.NoError(t, err)
+		return r
+	}
+	a := NewUDPAcceptor(creds, 0, nil)
+	a.Now = func() time.Time { return now }
+	far := uint64(now.Add(10 * 365 * 24 * time.Hour).Unix())
+	assert.ErrorIs(t, a.Accept(req(far, "1")), ErrFutureTimestamp)
+	assert.NoError(t, a.Accept(req(uint64(now.Unix()), "2")), "the ACS is not locked out")
+	assert.NoError(t, a.Accept(req(uint64(now.Add(59*time.Minute).Unix()), "3")), "a skewed clock within the bound is fine")
+
+	// Restored from before the bound existed: a far-future last ts.
+	b := NewUDPAcceptor(creds, far, nil)
+	b.Now = func() time.Time { return now }
+	assert.NoError(t, b.Accept(req(uint64(now.Unix())+1, "4")))
+	assert.ErrorIs(t, b.Accept(req(uint64(now.Unix())-10, "5")), ErrStale, "and older ones are still refused")
+
+	// A CPE whose clock is not set (no RTC, before NTP) cannot bound it.
+	c := NewUDPAcceptor(creds, 0, nil)
+	c.Now = func() time.Time { return time.Unix(100, 0) }
+	assert.NoError(t, c.Accept(req(far, "6")))
+
+	// No password: nothing authenticates, whatever the signature.
+	d := NewUDPAcceptor(func() (string, string) { return "cr", "" }, 0, nil)
+	r, err := ParseUDPConnRequest(FormatUDPConnRequest("h:1", uint64(now.Unix()), "7", "cr", "n", ""))
+	require.NoError(t, err)
+	assert.ErrorIs(t, d.Accept(r), ErrBadSignature)
 }

@@ -112,7 +112,25 @@ type ServerConfig struct {
 	SharePort bool
 	// ListenPacket opens the sockets; nil means net.ListenPacket.
 	ListenPacket func(network, address string) (net.PacketConn, error)
-	Logger       *slog.Logger
+	// OnRequest, when set, is told of every Binding Request the server
+	// answers or refuses (tests, metrics). It runs on the serving
+	// goroutine and must not block.
+	OnRequest func(RequestInfo)
+	Logger    *slog.Logger
+}
+
+// RequestInfo describes one Binding Request and what the server did.
+type RequestInfo struct {
+	From          *net.UDPAddr
+	ID            TxID
+	Username      string
+	BindingChange bool // BINDING-CHANGE present
+	Integrity     bool // MESSAGE-INTEGRITY present (and valid when Code is 0)
+	// Code is 0 for a success response, else the error code sent (401,
+	// 431, 432).
+	Code int
+	// To is where the answer went (RESPONSE-ADDRESS honoured, or From).
+	To *net.UDPAddr
 }
 
 // Server is a STUN server per TR-111 2.2.2: RFC 3489 Binding Requests with
@@ -219,9 +237,12 @@ func (s *Server) Run(ctx context.Context) error {
 			if !ok {
 				continue
 			}
-			out, to, via := s.Respond(buf[:n], ua, c == s.sec)
+			out, to, via, info := s.respond(buf[:n], ua, c == s.sec)
 			if out != nil {
 				via.WriteTo(out, to)
+				if s.cfg.OnRequest != nil {
+					s.cfg.OnRequest(info)
+				}
 			}
 		}
 	}
@@ -252,29 +273,42 @@ func (s *Server) Run(ctx context.Context) error {
 // and from which socket (nil: no answer). It is the whole per-request path,
 // exposed for benchmarks.
 func (s *Server) Respond(b []byte, from *net.UDPAddr, onSecondary bool) ([]byte, *net.UDPAddr, net.PacketConn) {
+	out, to, via, _ := s.respond(b, from, onSecondary)
+	return out, to, via
+}
+
+func (s *Server) respond(b []byte, from *net.UDPAddr, onSecondary bool) (out []byte, to *net.UDPAddr, via net.PacketConn, info RequestInfo) {
 	if len(b) < 20 || b[0] > 1 {
-		return nil, nil, nil
+		return nil, nil, nil, info
 	}
 	m, err := decodeSTUN(b, false)
 	if err != nil || m.Type != stun.BindingRequest {
-		return nil, nil, nil
+		return nil, nil, nil, info
 	}
-	via, self := s.pri, s.priA
+	info = RequestInfo{From: from, ID: m.ID, BindingChange: m.Has(AttrBindingChange), Integrity: m.HasIntegrity(), To: from}
+	fail := func(code int, reason string) ([]byte, *net.UDPAddr, net.PacketConn, RequestInfo) {
+		info.Code = code
+		o, t, v := s.errorResponse(m, code, reason, from, via)
+		return o, t, v, info
+	}
+	via = s.pri
+	self := s.priA
 	if onSecondary {
 		via, self = s.sec, s.secA
 	}
 	// Authentication (TR-111 2.2.2.2.1).
 	user, hasUser := m.Username()
+	info.Username = user
 	var key []byte
 	classic := !m.ID.HasCookie()
 	if m.HasIntegrity() {
 		c, ok := s.credential(user)
 		if !hasUser {
-			return s.errorResponse(m, 432, "Missing Username", from, via)
+			return fail(432, "Missing Username")
 		}
 		if !ok || !m.CheckIntegrity([]byte(c.STUNPassword)) {
 			// A failed authentication gets an error and nothing else.
-			return s.errorResponse(m, 431, "Integrity Check Failure", from, via)
+			return fail(431, "Integrity Check Failure")
 		}
 		key = []byte(c.STUNPassword)
 	}
@@ -289,16 +323,25 @@ func (s *Server) Respond(b []byte, from *net.UDPAddr, onSecondary bool) ([]byte,
 		change := m.Has(AttrBindingChange)
 		if key == nil && (change || s.differs(user, from)) {
 			// BINDING-CHANGE, or a binding that moved: prove it first.
-			return s.errorResponse(m, 401, "Unauthorized", from, via)
+			return fail(401, "Unauthorized")
 		}
 		s.record(user, from, key != nil, m.ID)
 	}
 	// The Binding Response (RFC 3489 11.2): to RESPONSE-ADDRESS if given,
 	// from the secondary socket if CHANGE-REQUEST asks and there is one.
-	to := from
+	// RESPONSE-ADDRESS is honoured only for the request's own source IP
+	// (another port of it: all that TR-111 2.2.1.2 binding-timeout
+	// discovery needs) or for an authenticated request, so that the server
+	// cannot be made to send its answers to a third party (RFC 3489 12.1
+	// names the reflection attack; RFC 5389 dropped the attribute for it).
+	to = from
 	if ra, err := m.Address(AttrResponseAddress); err == nil {
+		if !ra.IP.Equal(from.IP) && key == nil {
+			return fail(401, "Unauthorized")
+		}
 		to = ra
 	}
+	info.To = to
 	if cip, cport := m.ChangeRequest(); (cip || cport) && s.sec != nil && !onSecondary {
 		via, self = s.sec, s.secA
 	}
@@ -326,11 +369,11 @@ func (s *Server) Respond(b []byte, from *net.UDPAddr, onSecondary bool) ([]byte,
 			setters = append(setters, stun.NewShortTermIntegrity(string(key)))
 		}
 	}
-	out, err := buildSTUN(setters...)
+	out, err = buildSTUN(setters...)
 	if err != nil {
-		return nil, nil, nil
+		return nil, nil, nil, info
 	}
-	return out, to, via
+	return out, to, via, info
 }
 
 // sourceAddr makes a wildcard listening address concrete enough to send.

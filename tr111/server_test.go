@@ -71,8 +71,10 @@ func TestServerAnswersInKind(t *testing.T) {
 		assert.Equal(t, cookie, m.Has(stun.AttrXORMappedAddress), "XOR-MAPPED-ADDRESS only with the cookie")
 	}
 
-	// RESPONSE-ADDRESS is honoured; CHANGE-REQUEST is ignored without a secondary.
-	ra := &net.UDPAddr{IP: net.IPv4(203, 0, 113, 5), Port: 4000}
+	// RESPONSE-ADDRESS is honoured for another port of the request's own
+	// address (TR-111 binding-timeout discovery); CHANGE-REQUEST is
+	// ignored without a secondary.
+	ra := &net.UDPAddr{IP: from.IP, Port: 4000}
 	req, _ := buildSTUN(stun.BindingRequest, txID(NewTxID(false)), addressAttr{AttrResponseAddress, ra}, changeRequest{ip: true})
 	m, to := respond(t, s, req, from)
 	require.NotNil(t, m)
@@ -80,6 +82,15 @@ func TestServerAnswersInKind(t *testing.T) {
 	rf, err := m.Address(AttrReflectedFrom)
 	require.NoError(t, err)
 	assert.Equal(t, from.String(), rf.String())
+
+	// A third party's address is refused to an unauthenticated request: the
+	// server is no reflector (the answer, a 401, goes to the source).
+	third := &net.UDPAddr{IP: net.IPv4(203, 0, 113, 5), Port: 4000}
+	req, _ = buildSTUN(stun.BindingRequest, txID(NewTxID(false)), addressAttr{AttrResponseAddress, third})
+	m, to = respond(t, s, req, from)
+	require.NotNil(t, m)
+	assert.Equal(t, from.String(), to.String())
+	assert.Equal(t, 401, m.ErrorCode())
 
 	out, _, _ := s.Respond([]byte("GET http://x HTTP/1.1\r\n\r\n"), from, false)
 	assert.Nil(t, out)
@@ -155,6 +166,52 @@ func TestServerAuthenticatedBindingChange(t *testing.T) {
 	m, _ = respond(t, s, keep, from)
 	assert.Equal(t, 401, m.ErrorCode())
 	assert.Equal(t, other.String(), s.Bindings()[0].Address)
+}
+
+// TestServerNoReflection: a flood of requests whose RESPONSE-ADDRESS names
+// a third party puts nothing on that party (it once got 19,195 replies of
+// 20,000, 2.4 times the bytes sent); another port of the sender's own
+// address, and an authenticated request, are still answered there.
+func TestServerNoReflection(t *testing.T) {
+	s, err := NewServer(ServerConfig{Listen: "127.0.0.1:0"})
+	require.NoError(t, err)
+	s.SetCredentials(testCreds)
+	runServer(t, s)
+	listen := func(ip net.IP) *net.UDPConn {
+		c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: ip})
+		require.NoError(t, err)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	attacker := listen(net.IPv4(127, 0, 0, 1))
+	victim := listen(net.IPv4(127, 0, 0, 2)) // another host on loopback
+	ownPort := listen(net.IPv4(127, 0, 0, 1))
+	count := func(c *net.UDPConn, within time.Duration) int {
+		n := 0
+		buf := make([]byte, 1500)
+		for {
+			c.SetReadDeadline(time.Now().Add(within))
+			if _, _, err := c.ReadFromUDP(buf); err != nil {
+				return n
+			}
+			n++
+		}
+	}
+	for i := 0; i < 2000; i++ {
+		req, _ := buildSTUN(stun.BindingRequest, txID(NewTxID(false)), addressAttr{AttrResponseAddress, victim.LocalAddr().(*net.UDPAddr)})
+		attacker.WriteToUDP(req, s.Addr())
+	}
+	assert.Zero(t, count(victim, 300*time.Millisecond), "nothing reaches the third party")
+	assert.Greater(t, count(attacker, 100*time.Millisecond), 0, "the sender gets its 401s")
+
+	req, _ := buildSTUN(stun.BindingRequest, txID(NewTxID(false)), addressAttr{AttrResponseAddress, ownPort.LocalAddr().(*net.UDPAddr)})
+	attacker.WriteToUDP(req, s.Addr())
+	assert.Equal(t, 1, count(ownPort, 300*time.Millisecond), "another port of the sender's own address is answered")
+
+	req, _ = buildSTUN(stun.BindingRequest, txID(NewTxID(false)), addressAttr{AttrResponseAddress, victim.LocalAddr().(*net.UDPAddr)},
+		paddedUsername("cpe-7"), classicIntegrity("pw7"))
+	attacker.WriteToUDP(req, s.Addr())
+	assert.Equal(t, 1, count(victim, 300*time.Millisecond), "an authenticated request may name any address")
 }
 
 func TestServerConnectionRequestsAndPersistence(t *testing.T) {

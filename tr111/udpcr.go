@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // UDPConnRequest is a parsed UDP Connection Request (TR-111 2.2.2.3):
@@ -37,6 +38,8 @@ var (
 	ErrRepeatedID        = errors.New("tr111: message ID equal to the last accepted one")
 	ErrWrongUser         = errors.New("tr111: username does not match")
 	ErrBadSignature      = errors.New("tr111: signature does not match")
+	ErrFutureTimestamp   = errors.New("tr111: timestamp too far ahead of the CPE's clock")
+	ErrRateLimited       = errors.New("tr111: Connection Request refused by the rate limit")
 )
 
 // Why a datagram is not a UDP Connection Request; made once, so that a
@@ -232,6 +235,19 @@ func FormatUDPConnRequest(authority string, ts uint64, id, username, cnonce, pas
 	return b.Bytes()
 }
 
+// DefaultMaxAhead is how far ahead of the CPE's clock a UDP Connection
+// Request's ts may be. TR-111 2.2.1.4 compares ts only with the last one
+// accepted, so one validly signed request from a sender whose clock is far
+// ahead would otherwise lock out every later request until that time, and
+// across restarts where the ts is kept. An ACS whose clock is ahead by
+// more than this is refused until its clock is put right.
+const DefaultMaxAhead = time.Hour
+
+// clockIsSet is a date before which the CPE's clock is taken as not set
+// (a device without a battery-backed clock, before NTP): the bound on ts
+// then does not apply, since it would refuse every request.
+var clockIsSet = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
 // UDPAcceptor keeps one CPE's state for UDP Connection Requests (TR-111
 // 2.2.1.4): the last accepted ts and id, recorded only after success. The
 // CPE client uses one; a fleet routes datagrams arriving on its shared port
@@ -241,6 +257,14 @@ type UDPAcceptor struct {
 	Credentials func() (user, pass string)
 	// Save persists the accepted ts (nil: kept in memory only).
 	Save func(ts uint64)
+	// Now is the CPE's clock (nil: time.Now) and MaxAhead how far ahead of
+	// it a ts may be (0: DefaultMaxAhead; negative: no bound).
+	Now      func() time.Time
+	MaxAhead time.Duration
+	// Allow, when set, is asked once a request is valid and authentic: the
+	// CPE's one Connection Request rate limit, shared with HTTP. A refused
+	// request is not recorded, so that a later copy or retry may pass.
+	Allow func() bool
 
 	mu     sync.Mutex
 	lastTS uint64
@@ -252,11 +276,50 @@ func NewUDPAcceptor(creds func() (string, string), lastTS uint64, save func(uint
 	return &UDPAcceptor{Credentials: creds, Save: save, lastTS: lastTS}
 }
 
+func (u *UDPAcceptor) now() time.Time {
+	if u.Now != nil {
+		return u.Now()
+	}
+	return time.Now()
+}
+
+// limit is the highest ts acceptable now; 0 means no bound.
+func (u *UDPAcceptor) limit() uint64 {
+	now := u.now()
+	ahead := u.MaxAhead
+	if ahead == 0 {
+		ahead = DefaultMaxAhead
+	}
+	if ahead < 0 || now.Before(clockIsSet) {
+		return 0
+	}
+	return uint64(now.Add(ahead).Unix())
+}
+
 // Accept verifies r and, on success, records its ts and id.
 func (u *UDPAcceptor) Accept(r *UDPConnRequest) error {
 	user, pass := u.Credentials()
+	if pass == "" {
+		// No password, no authentication: an empty key would let anyone
+		// sign (the agent generates credentials at first start).
+		return ErrBadSignature
+	}
+	limit := u.limit()
 	u.mu.Lock()
-	err := r.Verify(user, pass, u.lastTS, u.lastID)
+	last := u.lastTS
+	if limit > 0 && last > limit {
+		// Recorded before the bound existed, or the clock went back: a ts
+		// beyond the bound must not lock requests out. Count from now.
+		last = uint64(u.now().Unix())
+		u.lastTS = last
+	}
+	err := r.Verify(user, pass, last, u.lastID)
+	if err == nil && limit > 0 && r.TS > limit {
+		err = ErrFutureTimestamp
+	}
+	if err == nil && u.Allow != nil && !u.Allow() {
+		err = ErrRateLimited
+	}
 	if err == nil {
 		u.lastTS, u.lastID = r.TS, r.ID
 	}

@@ -388,11 +388,19 @@ func (a *ACS) WaitInform(ctx context.Context, id string, n int) (*soap.Inform, e
 // WaitEvent waits for an Inform of the device carrying the event code and
 // returns it.
 func (a *ACS) WaitEvent(ctx context.Context, id, code string) (*soap.Inform, error) {
+	return a.WaitEventAfter(ctx, id, code, 0)
+}
+
+// WaitEventAfter is WaitEvent for the Informs after the first seen ones
+// (len(Device(id).Informs) taken before the action that should cause it).
+func (a *ACS) WaitEventAfter(ctx context.Context, id, code string, seen int) (*soap.Inform, error) {
 	var inf *soap.Inform
-	seen := 0
 	err := a.WaitFor(ctx, func(a *ACS) bool {
 		d := a.devices[id]
 		if d == nil {
+			return false
+		}
+		if len(d.Informs) < seen {
 			return false
 		}
 		for _, in := range d.Informs[seen:] {

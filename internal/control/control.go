@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
 )
 
 // MaxLine caps one request line.
@@ -83,9 +84,14 @@ type Server struct {
 	mu       sync.RWMutex // guards actions and watchers
 	actions  map[string]Action
 	watchers map[*watcher]struct{}
-	ln       *net.UnixListener
+	ln       *netguard.Listener
 	path     string
 }
+
+// MaxConns is how many control connections may be open at once (watchers
+// included); more are closed at once. Only root and the owner may connect,
+// but a runaway script must not take the agent's descriptors.
+const MaxConns = 64
 
 // Register adds a named action for the call op.
 func (s *Server) Register(name string, a Action) {
@@ -234,7 +240,7 @@ func (s *Server) Listen(path string) error {
 		return fmt.Errorf("control.socket %s: %w", path, err)
 	}
 	os.Chmod(path, 0o600)
-	s.ln, s.path = ln, path
+	s.ln, s.path = netguard.Limit(ln, netguard.Limits{Max: MaxConns}), path
 	return nil
 }
 
@@ -253,21 +259,41 @@ func (s *Server) Serve(ctx context.Context) error {
 	go func() { <-ctx.Done(); s.ln.Close() }()
 	var wg sync.WaitGroup
 	defer func() { wg.Wait(); os.Remove(s.path) }()
+	failures := 0
 	for {
-		c, err := s.ln.AcceptUnix()
+		nc, err := s.ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
 			}
+			if netguard.Temporary(err) {
+				// Out of descriptors (EMFILE) and the like: wait and go on,
+				// as net/http does; the agent must not stop for it.
+				failures++
+				d := netguard.Backoff(failures)
+				s.logger().Warn("control socket: accept failed; retrying", "err", err, "retry_in", d)
+				select {
+				case <-ctx.Done():
+					return nil
+				case <-time.After(d):
+				}
+				continue
+			}
 			return err
+		}
+		failures = 0
+		c, ok := nc.(interface{ Unwrap() net.Conn }).Unwrap().(*net.UnixConn)
+		if !ok {
+			nc.Close()
+			continue
 		}
 		if !peerAllowed(c) {
 			s.logger().Warn("control socket: connection from a user that is neither root nor the owner refused")
-			c.Close()
+			nc.Close()
 			continue
 		}
 		wg.Add(1)
-		go func() { defer wg.Done(); s.serveConn(ctx, c) }()
+		go func() { defer wg.Done(); defer nc.Close(); s.serveConn(ctx, c) }()
 	}
 }
 
@@ -294,6 +320,7 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 	sc := bufio.NewScanner(c)
 	sc.Buffer(make([]byte, 64<<10), MaxLine+1)
 	enc := json.NewEncoder(c)
+	c.SetDeadline(time.Now().Add(time.Minute)) // a client that says nothing is dropped
 	for sc.Scan() {
 		c.SetDeadline(time.Now().Add(time.Minute))
 		req, err := Decode(sc.Bytes())

@@ -7,6 +7,8 @@ package cpe
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -152,6 +154,7 @@ func Build(cfg Config) (*CPE, error) {
 			return nil, err
 		}
 	}
+	c.ensureCredentials()
 	ac := cfg.Agent
 	ac.Tree = tree
 	ac.StateDir = cfg.StateDir
@@ -184,6 +187,14 @@ func Build(cfg Config) (*CPE, error) {
 	if err := c.buildAssociation(); err != nil {
 		return nil, err
 	}
+	// A factory reset returns the tree to factory values; what the agent
+	// itself computed and wrote there must be written again at once (the
+	// BOOTSTRAP Inform after it carries ConnectionRequestURL).
+	tree.OnCommit(func(evs []datamodel.Event) {
+		if len(evs) == 1 && evs[0].Kind == datamodel.Reset {
+			c.afterReset()
+		}
+	})
 	c.Notify = notify.New(notify.Config{Tree: tree, OnActive: func() { agent.Trigger(cwmp.EventValueChange, "") },
 		StateDir: cfg.StateDir, PollInterval: cfg.NotifyPoll, Clock: ac.Clock, Logger: cfg.Logger})
 	agent.SetNotifier(c.Notify)
@@ -191,6 +202,12 @@ func Build(cfg Config) (*CPE, error) {
 		sc := cfg.STUN
 		sc.Store, sc.Root, sc.ListenAddr = tree, cfg.Root, cfg.UDPListen
 		sc.OnConnectionRequest = agent.ConnectionRequest
+		// One rate limit for Connection Requests of every kind: a flood of
+		// valid UDP ones must not start more sessions than HTTP ones can.
+		sc.AllowConnectionRequest = c.ConnReq.Allow
+		if sc.Clock == nil {
+			sc.Clock = ac.Clock
+		}
 		if !cfg.VolatileUDPTimestamp {
 			sc.LastTimestamp, sc.SaveTimestamp = agent.LastUDPTimestamp, agent.SetLastUDPTimestamp
 		}
@@ -202,12 +219,17 @@ func Build(cfg Config) (*CPE, error) {
 			return nil, err
 		}
 		c.STUN = client
-		// TR-111 2.2.1: a change of a STUN parameter takes effect at once.
-		ms := cfg.Root + ".ManagementServer."
-		for _, p := range []string{"URL", "STUNEnable", "STUNServerAddress", "STUNServerPort", "STUNUsername",
-			"STUNPassword", "STUNMaximumKeepAlivePeriod", "STUNMinimumKeepAlivePeriod"} {
-			tree.OnChange(ms+p, func(datamodel.Event) { client.Reload() })
-		}
+		// TR-111 2.2.1: a change of a STUN parameter takes effect at once,
+		// and one transaction that changes several is one restart. A
+		// factory reset may change them all.
+		tree.OnCommit(func(evs []datamodel.Event) {
+			for _, e := range evs {
+				if e.Kind == datamodel.Reset || e.Kind == datamodel.ValueSet && e.Value != e.Old && tr111.IsClientParam(cfg.Root, e.Path) {
+					client.Reload()
+					return
+				}
+			}
+		})
 	}
 	if cfg.ControlSocket != "" {
 		c.Control = &control.Server{Tree: tree, Logger: cfg.Logger.With("component", "control"), Inform: c.inform}
@@ -237,6 +259,60 @@ func Build(cfg Config) (*CPE, error) {
 		}
 	}
 	return c, nil
+}
+
+// ensureCredentials gives the Connection Request listeners credentials
+// when none were configured: an empty username and password would let
+// anyone start sessions (HTTP, TR-069 3.2.2) and sign UDP Connection
+// Requests with an empty key (TR-111 2.2.1.4). The random values are
+// written as the device's own, so they persist; the ACS reads the
+// username through GetParameterValues and sets its own password (the
+// password stays write-only, as every password does).
+func (c *CPE) ensureCredentials() {
+	ms := c.cfg.Root + ".ManagementServer."
+	user, pass := c.Tree.MustGet(ms+"ConnectionRequestUsername"), c.Tree.MustGet(ms+"ConnectionRequestPassword")
+	if user != "" && pass != "" {
+		return
+	}
+	var ch []datamodel.Change
+	if user == "" {
+		user = "cpe-" + randomHex(6)
+		ch = append(ch, datamodel.Change{Path: ms + "ConnectionRequestUsername", Value: user})
+	}
+	if pass == "" {
+		ch = append(ch, datamodel.Change{Path: ms + "ConnectionRequestPassword", Value: randomHex(16)})
+	}
+	if err := c.Tree.SetValues(ch, datamodel.SetOptions{Origin: datamodel.OriginDevice}); err != nil {
+		c.cfg.Logger.Error("cannot store generated Connection Request credentials", "err", err)
+		return
+	}
+	c.cfg.Logger.Warn("no Connection Request credentials configured: random ones generated and kept in the state directory; "+
+		"the ACS reads ConnectionRequestUsername and sets ConnectionRequestPassword (or configure connection_request.username and .password)",
+		"username", user)
+}
+
+// afterReset writes again what the agent computes (runs after a factory
+// reset of the tree): credentials, ConnectionRequestURL, GatewayInfo from
+// the lease in use, the ManageableDevice entries of the leases. The STUN
+// client restarts on its own (it watches the reset) and publishes
+// NATDetected and UDPConnectionRequestAddress again.
+func (c *CPE) afterReset() {
+	c.ensureCredentials()
+	if url := c.Tree.MustGet(c.cfg.Root + ".ManagementServer.URL"); url != "" && c.ConnReq != nil {
+		c.ConnReq.Refresh(url)
+	}
+	if c.DHCPClient != nil {
+		c.DHCPClient.Republish()
+	}
+	if c.Table != nil {
+		c.Table.Republish()
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 func (c *CPE) inform(ev string) error {
@@ -280,13 +356,24 @@ func (c *CPE) Run(ctx context.Context) error {
 			}
 		}()
 	}
+	// A listener that fails (it rides out temporary errors itself) stops
+	// only itself: the agent keeps its sessions, and its state, without it.
+	listener := func(name string, f func(context.Context) error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(ctx); err != nil && ctx.Err() == nil {
+				c.cfg.Logger.Error("listener stopped; the agent goes on without it", "listener", name, "err", err)
+			}
+		}()
+	}
 	run(c.Agent.Run)
 	run(c.Notify.Run)
 	if c.cfg.ConnReqListen != "" {
-		run(c.ConnReq.Serve)
+		listener("connection_request", c.ConnReq.Serve)
 	}
 	if c.Control != nil {
-		run(c.Control.Serve)
+		listener("control", c.Control.Serve)
 	}
 	if c.STUN != nil {
 		run(c.STUN.Run)

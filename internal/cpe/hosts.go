@@ -83,6 +83,13 @@ func (c *CPE) SyncHosts() {
 			vals["AddressSource"] = "AutoIP"
 		}
 		inst, ok := c.hosts[n.MAC]
+		if ok {
+			// A factory reset empties the table behind our back.
+			if _, err := c.Tree.Get(hostsTable + strconv.FormatUint(uint64(inst), 10) + ".IPAddress"); err != nil {
+				delete(c.hosts, n.MAC)
+				ok = false
+			}
+		}
 		if !ok {
 			in, err := c.Tree.AddInstance(hostsTable, vals, dev)
 			if err != nil {

@@ -24,6 +24,7 @@ import (
 
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/internal/cpe"
+	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
 
@@ -128,7 +129,9 @@ func New(cfg Config) (*Fleet, error) {
 		if err != nil {
 			return nil, fmt.Errorf("fleet: connection request listener %s: %w", cfg.CRListen, err)
 		}
-		f.crLn = ln
+		// One listener for the whole fleet, so the bounds are a fleet's:
+		// an ACS asks many CPEs at once, from one address.
+		f.crLn = netguard.Limit(ln, netguard.Limits{Max: 4096, PerSource: 1024})
 		crBase = "http://" + announce(ln.Addr(), cfg.CRHost, acsURL(cfg.Base))
 	}
 	udpAddr := ""
@@ -193,6 +196,7 @@ func New(cfg Config) (*Fleet, error) {
 				p, _ := built.Tree.Get(ms + "ConnectionRequestPassword")
 				return u, p
 			}, built.Agent.LastUDPTimestamp(), built.Agent.SetLastUDPTimestamp)
+			d.udp.Allow = built.ConnReq.Allow // the CPE's one Connection Request rate limit
 			if _, dup := f.byUser[user]; dup {
 				f.closeListeners()
 				return nil, fmt.Errorf("fleet: Connection Request username %q is not unique (use {serial} in the pattern)", user)
@@ -295,8 +299,7 @@ func (f *Fleet) Run(ctx context.Context) error {
 	defer cancel()
 	var wg sync.WaitGroup
 	if f.crLn != nil {
-		srv := &http.Server{Handler: f, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 15 * time.Second,
-			WriteTimeout: 15 * time.Second, MaxHeaderBytes: 8 << 10, IdleTimeout: 30 * time.Second}
+		srv := cwmp.NewConnReqHTTPServer(f)
 		wg.Add(2)
 		go func() { defer wg.Done(); srv.Serve(f.crLn) }()
 		go func() {

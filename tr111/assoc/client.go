@@ -246,6 +246,20 @@ func (c *Client) clearGateway(why string) {
 	}
 }
 
+// Republish writes GatewayInfo again from the lease in use (after a
+// factory reset emptied it): the gateway's identity is still true.
+func (c *Client) Republish() {
+	c.mu.Lock()
+	has, gw := c.state.HasGW, c.state.Gateway
+	c.mu.Unlock()
+	if !has {
+		return
+	}
+	if err := RecordGateway(c.cfg.Store, c.cfg.Root, &gw); err != nil {
+		c.log.Error("recording GatewayInfo", "err", err)
+	}
+}
+
 // Run runs the client until ctx ends.
 func (c *Client) Run(ctx context.Context) error {
 	if c.cfg.Inform {

@@ -281,6 +281,20 @@ func (t *Table) CheckPresence() {
 	}
 }
 
+// Republish lists every identity of the leases again, as new entries:
+// after a factory reset the tree's table is empty while the leases, the
+// truth about which devices are attached, are still there.
+func (t *Table) Republish() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.entries = map[tr111.Identity]*tableEntry{}
+	for k, l := range t.leases {
+		if err := t.ref(l.Identity); err != nil {
+			t.log.Error("ManageableDevice entry not restored", "key", k, "err", err)
+		}
+	}
+}
+
 // Leases lists the leases behind the table.
 func (t *Table) Leases() []Lease {
 	st := t.snapshot().(tableState)

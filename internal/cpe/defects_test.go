@@ -1,0 +1,204 @@
+package cpe
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cwmp-agent/cwmp-agent/cwmp"
+	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
+	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
+	"github.com/cwmp-agent/cwmp-agent/soap"
+	"github.com/cwmp-agent/cwmp-agent/tr111"
+	"github.com/cwmp-agent/cwmp-agent/tr111/tr111test"
+)
+
+const ms = "Device.ManagementServer."
+
+func stunCPE(t *testing.T, acs *cwmptest.ACS, extra map[string]string) *CPE {
+	t.Helper()
+	factory := map[string]string{
+		ms + "URL":                          acs.URL,
+		"Device.DeviceInfo.ManufacturerOUI": "00D09E",
+		"Device.DeviceInfo.SerialNumber":    "STUN1",
+		ms + "PeriodicInformEnable":         "false",
+		ms + "ConnectionRequestUsername":    "cr",
+		ms + "ConnectionRequestPassword":    "crpw",
+	}
+	for k, v := range extra {
+		factory[k] = v
+	}
+	c, err := Build(Config{Root: "Device", StateDir: t.TempDir(), Factory: factory, UDPListen: "127.0.0.1:0",
+		ConnReqListen: "127.0.0.1:0", Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond},
+		STUN: tr111.ClientConfig{RTO: 20 * time.Millisecond, AddressPoll: 50 * time.Millisecond}})
+	require.NoError(t, err)
+	testrun.Go(t, c.Run)
+	return c
+}
+
+// TestOneTransactionOneSTUNRestart: a SetParameterValues that changes four
+// STUN parameters restarts discovery once (it once restarted it once per
+// parameter: three Binding Requests with new transaction IDs within 1 ms).
+func TestOneTransactionOneSTUNRestart(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	a, b := tr111test.NewServer(t, nil), tr111test.NewServer(t, nil)
+	c := stunCPE(t, acs, map[string]string{ms + "STUNEnable": "true", ms + "STUNServerAddress": "127.0.0.1",
+		ms + "STUNServerPort": strconv.Itoa(a.Addr().Port), ms + "STUNMinimumKeepAlivePeriod": "1", ms + "STUNMaximumKeepAlivePeriod": "30"})
+	require.Eventually(t, func() bool { return c.STUN.State().Phase == "no-nat" }, 5*time.Second, 5*time.Millisecond)
+
+	require.NoError(t, c.Tree.SetValues([]datamodel.Change{
+		{Path: ms + "STUNServerPort", Value: strconv.Itoa(b.Addr().Port)},
+		{Path: ms + "STUNMinimumKeepAlivePeriod", Value: "2"},
+		{Path: ms + "STUNMaximumKeepAlivePeriod", Value: "60"},
+		{Path: ms + "STUNUsername", Value: "cpe-x"},
+	}, datamodel.SetOptions{Origin: datamodel.OriginACS}))
+	require.Eventually(t, func() bool { return len(b.Transactions(tr111test.Plain)) >= 1 }, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // room for the restarts of the defect
+	assert.Len(t, b.Transactions(tr111test.Plain), 1, "one transaction, one restart, one new Binding Request")
+
+	// Only retransmissions come closer than STUNMinimumKeepAlivePeriod: two
+	// more transactions in a row are two restarts, spaced by it.
+	for _, v := range []string{"61", "62"} {
+		require.NoError(t, c.Tree.SetValues([]datamodel.Change{{Path: ms + "STUNMaximumKeepAlivePeriod", Value: v}},
+			datamodel.SetOptions{Origin: datamodel.OriginACS}))
+	}
+	require.Eventually(t, func() bool { return len(b.Transactions(tr111test.Plain)) >= 2 }, 10*time.Second, 10*time.Millisecond)
+	time.Sleep(300 * time.Millisecond)
+	tx := b.Transactions(tr111test.Plain)
+	for i := 1; i < len(tx); i++ {
+		assert.GreaterOrEqual(t, tx[i].At.Sub(tx[i-1].At), 2*time.Second-50*time.Millisecond,
+			"Binding Requests %d and %d closer than STUNMinimumKeepAlivePeriod", i-1, i)
+	}
+}
+
+// TestUDPAndHTTPShareTheRateLimit: a flood of valid, distinct UDP
+// Connection Requests starts no more sessions than HTTP ones can (924
+// accepted in 11 s once gave 256 sessions, against 13 over HTTP).
+func TestUDPAndHTTPShareTheRateLimit(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	c := stunCPE(t, acs, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id := "00D09E-STUN1"
+	require.NoError(t, acs.WaitSessions(ctx, id, 1))
+	conn, err := net.Dial("udp4", c.STUN.LocalAddr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	ts := uint64(time.Now().Unix())
+	for i := 0; i < 300; i++ {
+		conn.Write(tr111.FormatUDPConnRequest(c.STUN.LocalAddr().String(), ts+uint64(i), fmt.Sprint("flood-", i), "cr", "n", "crpw"))
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(time.Second)
+	accepted := c.STUN.State().Requests
+	assert.LessOrEqual(t, accepted, 11, "the burst of the shared limit (10), and at most one refill")
+	assert.GreaterOrEqual(t, accepted, 1)
+	// The burst is spent: an HTTP Connection Request now gets 503 too.
+	code, err := cwmptest.ConnectionRequest(ctx, c.Tree.MustGet(ms+"ConnectionRequestURL"), "cr", "crpw")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusServiceUnavailable, code)
+}
+
+// TestFactoryResetReappliesComputedValues: the BOOTSTRAP Inform after a
+// FactoryReset carries a valid ConnectionRequestURL (it carried ” until
+// the agent restarted, and GenieACS then refused every Connection
+// Request), and the next Connection Request works.
+func TestFactoryResetReappliesComputedValues(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	c := stunCPE(t, acs, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id := "00D09E-STUN1"
+	require.NoError(t, acs.WaitSessions(ctx, id, 1))
+	url := c.Tree.MustGet(ms + "ConnectionRequestURL")
+	require.NotEmpty(t, url)
+	seen := len(acs.Device(id).Informs)
+	call := acs.Enqueue(id, &soap.FactoryReset{})
+	code, err := cwmptest.ConnectionRequest(ctx, url, "cr", "crpw")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	_, err = call.Wait(ctx)
+	require.NoError(t, err)
+	inf, err := acs.WaitEventAfter(ctx, id, "0 BOOTSTRAP", seen)
+	require.NoError(t, err)
+	got := map[string]string{}
+	for _, p := range inf.ParameterList {
+		got[p.Name] = p.Value
+	}
+	assert.Equal(t, url, got[ms+"ConnectionRequestURL"], "the BOOTSTRAP after the reset announces the listener")
+	assert.NotEmpty(t, c.Tree.MustGet(ms+"UDPConnectionRequestAddress"))
+	n := len(acs.Device(id).Informs)
+	code, err = cwmptest.ConnectionRequest(ctx, url, "cr", "crpw")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, code)
+	require.NoError(t, acs.WaitSessions(ctx, id, n+1))
+}
+
+// TestCredentialsGeneratedWhenNoneConfigured: with no Connection Request
+// credentials, an empty username and password no longer get 200 (HTTP)
+// nor does an empty key sign a UDP Connection Request; random ones are
+// generated, kept across restarts, the username readable by the ACS and
+// the password not.
+func TestCredentialsGeneratedWhenNoneConfigured(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	dir := t.TempDir()
+	factory := map[string]string{ms + "URL": acs.URL, "Device.DeviceInfo.ManufacturerOUI": "00D09E",
+		"Device.DeviceInfo.SerialNumber": "NOCRED", ms + "PeriodicInformEnable": "false"}
+	cfg := Config{Root: "Device", StateDir: dir, Factory: factory, UDPListen: "127.0.0.1:0", ConnReqListen: "127.0.0.1:0"}
+	c, err := Build(cfg)
+	require.NoError(t, err)
+	stop := testrun.Go(t, c.Run)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id := "00D09E-NOCRED"
+	require.NoError(t, acs.WaitSessions(ctx, id, 1))
+	user, pass := c.Tree.MustGet(ms+"ConnectionRequestUsername"), c.Tree.MustGet(ms+"ConnectionRequestPassword")
+	assert.NotEmpty(t, user)
+	assert.GreaterOrEqual(t, len(pass), 16)
+	vs, err := c.Tree.GetValues([]string{ms + "ConnectionRequestUsername", ms + "ConnectionRequestPassword"})
+	require.NoError(t, err)
+	assert.Equal(t, user, vs[0].Value, "the ACS reads the username")
+	assert.Equal(t, "", vs[1].Value, "and not the password")
+
+	url := c.Tree.MustGet(ms + "ConnectionRequestURL")
+	code, err := cwmptest.ConnectionRequest(ctx, url, "", "")
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusUnauthorized, code, "empty credentials are refused")
+	code, err = cwmptest.ConnectionRequest(ctx, url, user, pass)
+	require.NoError(t, err)
+	assert.Equal(t, http.StatusOK, code)
+
+	// A UDP Connection Request signed with an empty key is ignored.
+	conn, err := net.Dial("udp4", c.STUN.LocalAddr().String())
+	require.NoError(t, err)
+	defer conn.Close()
+	before := c.STUN.State().Requests
+	conn.Write(tr111.FormatUDPConnRequest("x", uint64(time.Now().Unix()), "e1", "", "n", ""))
+	conn.Write(tr111.FormatUDPConnRequest("x", uint64(time.Now().Unix())+1, "e2", user, "n", ""))
+	time.Sleep(200 * time.Millisecond)
+	assert.Equal(t, before, c.STUN.State().Requests)
+
+	// Kept across a restart.
+	stop()
+	c2, err := Build(cfg)
+	require.NoError(t, err)
+	assert.Equal(t, user, c2.Tree.MustGet(ms+"ConnectionRequestUsername"))
+	assert.Equal(t, pass, c2.Tree.MustGet(ms+"ConnectionRequestPassword"))
+	testrun.Go(t, c2.Run)()
+}
