@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 
 // sessionConn is the HTTP transport of one CWMP session: one TCP (or TLS)
@@ -26,10 +28,44 @@ type sessionConn struct {
 	timeout time.Duration // dial and TLS handshake
 	local   net.IP        // source address; nil: the kernel's choice
 
-	conn net.Conn
-	addr string // host:port the connection is to, with the scheme
-	br   *bufio.Reader
-	bw   *bufio.Writer
+	conn   net.Conn
+	addr   string // host:port the connection is to, with the scheme
+	budget *budgetReader
+	br     *bufio.Reader
+	bw     *bufio.Writer
+}
+
+// Limits on what an ACS response may be before its body: net/http's own
+// header limit applies to http.Transport only, and reading responses with
+// http.ReadResponse needs its own (endless header lines once took the
+// agent to 688 MB in 5 s).
+const (
+	MaxResponseHeaderBytes = 64 << 10
+	MaxResponseHeaders     = 128
+)
+
+// errHeaderTooLarge ends a session whose ACS sends more header than the
+// limits.
+var errHeaderTooLarge = errors.New("cwmp: ACS response header too large")
+
+// budgetReader lets a bounded number of bytes through from the connection;
+// past it, reads fail. It bounds the header; the body has its own cap in
+// readBody, and an unread rest is never drained (sessionBody.Close).
+type budgetReader struct {
+	r    io.Reader
+	left int64
+}
+
+func (b *budgetReader) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > b.left {
+		p = p[:b.left]
+	}
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	return n, err
 }
 
 func (s *sessionConn) close() {
@@ -76,7 +112,8 @@ func (s *sessionConn) dial(ctx context.Context, req *http.Request) error {
 		c = tc
 	}
 	s.conn, s.addr = c, req.URL.Scheme+"://"+addr
-	s.br = bufio.NewReaderSize(c, 2048)
+	s.budget = &budgetReader{r: c}
+	s.br = bufio.NewReaderSize(s.budget, 2048)
 	s.bw = bufio.NewWriterSize(c, 2048)
 	return nil
 }
@@ -136,7 +173,11 @@ func (s *sessionConn) exchange(ctx context.Context, req *http.Request) (*http.Re
 		s.close()
 		return nil, err
 	}
+	s.budget.left = MaxResponseHeaderBytes
 	resp, err := http.ReadResponse(s.br, req)
+	if err == nil && len(resp.Header) > MaxResponseHeaders {
+		err = errHeaderTooLarge
+	}
 	if err != nil {
 		s.close()
 		if ctx.Err() != nil {
@@ -144,6 +185,9 @@ func (s *sessionConn) exchange(ctx context.Context, req *http.Request) (*http.Re
 		}
 		return nil, err
 	}
+	// The body: what a message may hold, with room for chunk framing;
+	// readBody stops at the message cap itself.
+	s.budget.left = 2*int64(soap.MaxMessageSize) + MaxResponseHeaderBytes
 	// The exchanger reads the whole body before the next request; the
 	// connection is dropped afterwards when the ACS asked to close it.
 	resp.Body = &sessionBody{ReadCloser: resp.Body, s: s, close: resp.Close}
@@ -154,9 +198,27 @@ type sessionBody struct {
 	io.ReadCloser
 	s     *sessionConn
 	close bool
+	eof   bool
 }
 
+func (b *sessionBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+// Close keeps the connection only when the body was read to its end. A
+// body left unread (past the message cap, an endless chunked stream) is
+// not drained, as net/http's Close would do until the response timeout:
+// the connection is dropped first.
 func (b *sessionBody) Close() error {
+	if !b.eof {
+		b.s.close()
+		b.ReadCloser.Close()
+		return nil
+	}
 	err := b.ReadCloser.Close()
 	if b.close || err != nil {
 		b.s.close()

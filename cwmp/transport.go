@@ -80,6 +80,8 @@ func NewHTTPTransport(tc *tls.Config) *http.Transport {
 		// just takes more writes. Smaller buffers keep a fleet light.
 		ReadBufferSize:  2048,
 		WriteBufferSize: 2048,
+		// File servers are outside input too (net/http's default is 1 MB).
+		MaxResponseHeaderBytes: MaxResponseHeaderBytes,
 	}
 }
 
@@ -154,8 +156,15 @@ func (x *exchanger) setCookies(resp *http.Response) {
 func readBody(resp *http.Response) ([]byte, error) {
 	if n := resp.ContentLength; n >= 0 && n <= soap.MaxMessageSize {
 		data := make([]byte, n)
-		_, err := io.ReadFull(resp.Body, data)
-		return data, err
+		if _, err := io.ReadFull(resp.Body, data); err != nil {
+			return nil, err
+		}
+		// Reach the body's end, so that the session keeps its connection.
+		var one [1]byte
+		if k, _ := resp.Body.Read(one[:]); k > 0 {
+			return nil, errors.New("cwmp: body longer than its Content-Length")
+		}
+		return data, nil
 	}
 	return io.ReadAll(io.LimitReader(resp.Body, soap.MaxMessageSize+1))
 }

@@ -3,6 +3,7 @@ package soap
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -129,6 +130,20 @@ func TestDecodeErrors(t *testing.T) {
 				assert.Equal(t, "9", env.ID)
 			}
 		})
+	}
+}
+
+// TestDecodeDepthLimit: both decoders refuse what etree refuses (more than
+// 1,024 nested elements), and accept the same below it.
+func TestDecodeDepthLimit(t *testing.T) {
+	for _, n := range []int{1000, 1100, 40000} {
+		_, err := DecodeBytes(deepEnvelope(n))
+		_, slow := decodeDOM(deepEnvelope(n))
+		assert.Equal(t, fmt.Sprint(slow), fmt.Sprint(err), "depth %d", n)
+		if n > 1024 {
+			assert.ErrorIs(t, err, ErrMalformed, "depth %d", n)
+			assert.Nil(t, fastTree(deepEnvelope(n)), "depth %d", n)
+		}
 	}
 }
 

@@ -262,22 +262,29 @@ func (s *fastScanner) next() (fastTok, bool) {
 }
 
 // fastElem is one open element: its name split at the prefix and the
-// namespace bindings it declares.
+// prefixes it declares (their bindings are in fastDecoder.ns).
 type fastElem struct {
 	prefix, local string
-	ns            map[string]string // declared here
+	declared      []string
 }
+
+// maxDepth is etree's limit on nesting (ReadSettings.MaxDepth's default):
+// deeper input goes to etree, which refuses it, so that both paths accept
+// the same documents.
+const maxDepth = 1024
 
 type fastDecoder struct {
 	s     fastScanner
 	stack []fastElem
+	// ns holds, per prefix, the URIs bound by the open elements, innermost
+	// last: resolving a prefix costs the same at any depth (walking the
+	// stack instead made deep input quadratic: 40,000 levels took 2 s).
+	ns map[string][]string
 }
 
 func (d *fastDecoder) resolve(prefix string) (string, bool) {
-	for i := len(d.stack) - 1; i >= 0; i-- {
-		if v, ok := d.stack[i].ns[prefix]; ok {
-			return v, true
-		}
+	if b := d.ns[prefix]; len(b) > 0 {
+		return b[len(b)-1], true
 	}
 	if prefix == "" {
 		return "", true
@@ -285,8 +292,30 @@ func (d *fastDecoder) resolve(prefix string) (string, bool) {
 	return "", false
 }
 
+// bind declares a prefix on the innermost element.
+func (d *fastDecoder) bind(e *fastElem, prefix, uri string) {
+	if d.ns == nil {
+		d.ns = map[string][]string{}
+	}
+	d.ns[prefix] = append(d.ns[prefix], uri)
+	e.declared = append(e.declared, prefix)
+}
+
+// drop closes the innermost element, undoing its declarations.
+func (d *fastDecoder) drop() {
+	top := d.stack[len(d.stack)-1]
+	for _, p := range top.declared {
+		b := d.ns[p]
+		d.ns[p] = b[:len(b)-1]
+	}
+	d.stack = d.stack[:len(d.stack)-1]
+}
+
 // push opens an element and returns its namespace URI.
 func (d *fastDecoder) push(t fastTok) (string, bool) {
+	if len(d.stack) >= maxDepth {
+		return "", false
+	}
 	e := fastElem{local: t.name}
 	if i := strings.IndexByte(t.name, ':'); i >= 0 {
 		e.prefix, e.local = t.name[:i], t.name[i+1:]
@@ -297,19 +326,16 @@ func (d *fastDecoder) push(t fastTok) (string, bool) {
 	for _, a := range t.attrs {
 		switch {
 		case a.name == "xmlns":
-			if e.ns == nil {
-				e.ns = map[string]string{}
-			}
-			e.ns[""] = a.value
+			d.bind(&e, "", a.value)
 		case strings.HasPrefix(a.name, "xmlns:"):
 			p := a.name[6:]
 			if p == "" || p == "xml" || p == "xmlns" || strings.IndexByte(p, ':') >= 0 {
+				for _, q := range e.declared { // undo what this element bound
+					d.ns[q] = d.ns[q][:len(d.ns[q])-1]
+				}
 				return "", false
 			}
-			if e.ns == nil {
-				e.ns = map[string]string{}
-			}
-			e.ns[p] = a.value
+			d.bind(&e, p, a.value)
 		}
 	}
 	d.stack = append(d.stack, e)
@@ -326,7 +352,7 @@ func (d *fastDecoder) pop(t fastTok) bool {
 	if top.prefix != "" {
 		want = top.prefix + ":" + top.local
 	}
-	d.stack = d.stack[:len(d.stack)-1]
+	d.drop()
 	return t.name == want
 }
 
@@ -348,7 +374,7 @@ func (d *fastDecoder) attr(t fastTok, ns, local string) string {
 // consumes its end tag. ok is false if it has child elements.
 func (d *fastDecoder) elemText(start fastTok) (string, bool) {
 	if start.empty {
-		d.stack = d.stack[:len(d.stack)-1]
+		d.drop()
 		return "", true
 	}
 	var text string
@@ -371,7 +397,7 @@ func (d *fastDecoder) elemText(start fastTok) (string, bool) {
 // skip consumes the rest of an element whose start tag was just read.
 func (d *fastDecoder) skip(start fastTok) bool {
 	if start.empty {
-		d.stack = d.stack[:len(d.stack)-1]
+		d.drop()
 		return true
 	}
 	depth := len(d.stack)
@@ -386,7 +412,7 @@ func (d *fastDecoder) skip(start fastTok) bool {
 				return false
 			}
 			if t.empty {
-				d.stack = d.stack[:len(d.stack)-1]
+				d.drop()
 			}
 		case 'e':
 			if !d.pop(t) {
@@ -506,7 +532,7 @@ func fastDecode(data []byte) *Envelope {
 
 func (d *fastDecoder) header(start fastTok, env *Envelope) bool {
 	if start.empty {
-		d.stack = d.stack[:len(d.stack)-1]
+		d.drop()
 		return true
 	}
 	for {
@@ -616,7 +642,7 @@ func (d *fastDecoder) nameList(start fastTok, names *[]string) bool {
 		found = true
 		*names = make([]string, 0, 64)
 		if t.empty {
-			d.stack = d.stack[:len(d.stack)-1]
+			d.drop()
 			continue
 		}
 		for {

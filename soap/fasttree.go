@@ -50,7 +50,7 @@ func fastTree(data []byte) *etree.Element {
 				e.CreateAttr(a.name, a.value)
 			}
 			if t.empty {
-				d.stack = d.stack[:len(d.stack)-1]
+				d.drop()
 				continue
 			}
 			open = append(open, e)
