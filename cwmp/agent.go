@@ -10,10 +10,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -184,6 +186,9 @@ type agentState struct {
 	NextTransfer uint64      `json:"next_transfer"`
 	RPCMethods   []string    `json:"acs_rpc_methods,omitempty"`
 	Extra        agentExtras `json:"extra,omitempty"`
+	// FactoryReset is a FactoryReset the ACS was told would happen and
+	// that has not yet: kept so that a restart before it still does it.
+	FactoryReset bool `json:"factory_reset,omitempty"`
 }
 
 // agentExtras are small values other components keep here.
@@ -256,6 +261,12 @@ func New(cfg Config) (*Agent, error) {
 	if err := a.loadState(); err != nil {
 		a.log.Error("agent state is corrupt; starting with an empty event queue", "err", err)
 	}
+	// Downloads cut off by a kill leave their temporary file behind (in
+	// the agent's own directory only: without one, downloads go to a
+	// directory other agents share).
+	if cfg.StateDir != "" {
+		atomicfile.RemoveMatching(a.downloadDir(), ".download-*", 0)
+	}
 	ms := a.root + ".ManagementServer."
 	for _, p := range []string{"PeriodicInformEnable", "PeriodicInformInterval", "PeriodicInformTime"} {
 		cfg.Tree.OnChange(ms+p, func(datamodel.Event) { a.mu.Lock(); a.reschedule = true; a.mu.Unlock(); a.kick() })
@@ -300,16 +311,24 @@ func (a *Agent) loadState() error {
 	return nil
 }
 
-// saveLocked persists agent.json; a.mu is held.
-func (a *Agent) saveLocked() {
+// saveLocked persists agent.json; a.mu is held. Its error is logged and
+// returned: an RPC whose promise must survive a power loss (Reboot,
+// ScheduleInform, a transfer, FactoryReset) faults with 9002 instead of
+// answering success when it is not on disk.
+func (a *Agent) saveLocked() error {
 	p := a.statePath()
 	if p == "" {
-		return
+		return nil
 	}
 	if err := atomicfile.WriteJSON(p, &a.st); err != nil {
 		a.log.Error("cannot save agent state", "err", err)
+		return err
 	}
+	return nil
 }
+
+// errNotSaved is the 9002 of an RPC whose effect could not be stored.
+func errNotSaved(err error) error { return faultf(9002, "the agent's state cannot be saved: %v", err) }
 
 // addEventLocked queues an event unless an equal one is already queued and
 // not part of the Inform in flight (inflight holds those sequence numbers).
@@ -427,6 +446,10 @@ func (a *Agent) start() {
 	defer a.mu.Unlock()
 	a.bootTime = a.clock.Now()
 	a.restartEventsLocked()
+	if a.st.FactoryReset {
+		// Answered before the restart, not yet performed.
+		a.rebootReq = &rebootRequest{factory: true, cause: "FactoryReset RPC (before the restart)"}
+	}
 	// Transfers cut off when the process stopped failed.
 	for _, t := range a.st.Transfers {
 		if t.State == TransferInProgress {
@@ -636,7 +659,7 @@ func (a *Agent) handleURLChange() {
 			a.ensureBootstrapLocked(url)
 		}
 		a.saveLocked()
-		a.log.Info("ACS URL changed; next session bootstraps", "url", url)
+		a.log.Info("ACS URL changed; next session bootstraps", "url", RedactURL(url))
 	}
 	a.mu.Unlock()
 	if set || changed {
@@ -705,6 +728,20 @@ func (a *Agent) handleReboot(ctx context.Context) {
 // sortTransfers keeps transfers in creation order.
 func (a *Agent) sortTransfersLocked() {
 	sort.Slice(a.st.Transfers, func(i, j int) bool { return a.st.Transfers[i].ID < a.st.Transfers[j].ID })
+}
+
+// RedactURL hides the password of a URL's userinfo, for logs: an ACS URL
+// may carry credentials (http://user:password@host/), and the log reaches
+// DeviceInfo.DeviceLog and uploaded log files.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		if strings.Contains(s, "@") {
+			return "(unparsable URL, not shown)"
+		}
+		return s
+	}
+	return u.Redacted()
 }
 
 // errorf builds an error with the package prefix.

@@ -198,12 +198,18 @@ func (a *Agent) reboot(_ context.Context, _ *session, msg soap.Message) (soap.Me
 		return nil, faultf(9003, "CommandKey longer than %d", maxKey)
 	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	before := len(a.st.Events)
 	a.addEventLocked(EventMReboot, m.CommandKey, a.curInflight)
+	if err := a.saveLocked(); err != nil {
+		// Without M Reboot on disk, a power loss would make the reboot
+		// look like a crash (1 BOOT alone): refuse it.
+		a.st.Events = a.st.Events[:before]
+		return nil, errNotSaved(err)
+	}
 	if a.rebootReq == nil {
 		a.rebootReq = &rebootRequest{cause: "Reboot RPC"}
 	}
-	a.saveLocked()
-	a.mu.Unlock()
 	return &soap.RebootResponse{}, nil
 }
 
@@ -211,8 +217,14 @@ func (a *Agent) reboot(_ context.Context, _ *session, msg soap.Message) (soap.Me
 // the next session is 0 BOOTSTRAP and 1 BOOT (TR-069 A.4.1.6).
 func (a *Agent) factoryReset(_ context.Context, _ *session, _ soap.Message) (soap.Message, error) {
 	a.mu.Lock()
+	defer a.mu.Unlock()
+	was := a.st.FactoryReset
+	a.st.FactoryReset = true
+	if err := a.saveLocked(); err != nil {
+		a.st.FactoryReset = was
+		return nil, errNotSaved(err)
+	}
 	a.rebootReq = &rebootRequest{factory: true, cause: "FactoryReset RPC"}
-	a.mu.Unlock()
 	return &soap.FactoryResetResponse{}, nil
 }
 
@@ -227,12 +239,14 @@ func (a *Agent) scheduleInform(_ context.Context, _ *session, msg soap.Message) 
 		return nil, faultf(9003, "CommandKey longer than %d", maxKey)
 	}
 	a.mu.Lock()
+	defer a.mu.Unlock()
 	if len(a.st.Scheduled) >= 16 {
-		a.mu.Unlock()
 		return nil, faultf(9004, "too many pending ScheduleInforms")
 	}
 	a.st.Scheduled = append(a.st.Scheduled, Scheduled{At: a.clock.Now().Add(time.Duration(m.DelaySeconds) * time.Second), CommandKey: m.CommandKey})
-	a.saveLocked()
-	a.mu.Unlock()
+	if err := a.saveLocked(); err != nil {
+		a.st.Scheduled = a.st.Scheduled[:len(a.st.Scheduled)-1]
+		return nil, errNotSaved(err)
+	}
 	return &soap.ScheduleInformResponse{}, nil
 }

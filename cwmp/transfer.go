@@ -168,7 +168,13 @@ func (a *Agent) queueTransfer(t *Transfer) error {
 	a.st.NextTransfer++
 	t.State = TransferNotStarted
 	a.st.Transfers = append(a.st.Transfers, t)
-	a.saveLocked()
+	if err := a.saveLocked(); err != nil {
+		// Not on disk, not promised: the ACS would wait for a
+		// TransferComplete that a restart forgets.
+		a.st.Transfers = a.st.Transfers[:len(a.st.Transfers)-1]
+		a.st.NextTransfer--
+		return errNotSaved(err)
+	}
 	return nil
 }
 
@@ -262,7 +268,7 @@ func (a *Agent) cancelTransfer(_ context.Context, _ *session, msg soap.Message) 
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	found := false
-	kept := a.st.Transfers[:0]
+	kept := make([]*Transfer, 0, len(a.st.Transfers))
 	var err error
 	for _, t := range a.st.Transfers {
 		if t.CommandKey != m.CommandKey {
@@ -281,8 +287,12 @@ func (a *Agent) cancelTransfer(_ context.Context, _ *session, msg soap.Message) 
 	if err != nil {
 		return nil, err
 	}
+	old := a.st.Transfers
 	a.st.Transfers = kept
-	a.saveLocked()
+	if err := a.saveLocked(); err != nil {
+		a.st.Transfers = old
+		return nil, errNotSaved(err)
+	}
 	return &soap.CancelTransferResponse{}, nil
 }
 
@@ -329,14 +339,19 @@ func (a *Agent) runTransfers(ctx context.Context) {
 				}
 			}
 		}
+		var work Transfer
 		if next != nil {
 			next.State = TransferInProgress
 			next.StartTime = now
 			a.saveLocked()
+			// The transfer runs on a copy: the Transfer in the agent's
+			// state is only touched under a.mu (saveLocked encodes it
+			// from other goroutines), and execute writes the outcome back.
+			work = *next
 		}
 		a.mu.Unlock()
 		if next != nil {
-			a.execute(ctx, next)
+			a.execute(ctx, &work)
 			continue
 		}
 		t := a.clock.NewTimer(wait)
@@ -349,6 +364,17 @@ func (a *Agent) runTransfers(ctx context.Context) {
 		}
 		t.Stop()
 	}
+}
+
+// transferLocked finds a queued transfer by ID; nil when it is gone (the
+// ACS URL changed, a factory reset) while it ran.
+func (a *Agent) transferLocked(id uint64) *Transfer {
+	for _, t := range a.st.Transfers {
+		if t.ID == id {
+			return t
+		}
+	}
+	return nil
 }
 
 // transferError carries the fault code of a failed transfer.
@@ -389,13 +415,16 @@ func (a *Agent) execute(ctx context.Context, t *Transfer) {
 	} else {
 		log.Info("transfer done", "file", t.File)
 	}
-	a.mu.Lock()
 	t.finish(now, f)
-	a.addTransferEventsLocked(t)
-	if reboot && a.rebootReq == nil {
-		a.rebootReq = &rebootRequest{cause: "firmware upgrade"}
+	a.mu.Lock()
+	if cur := a.transferLocked(t.ID); cur != nil {
+		*cur = *t
+		a.addTransferEventsLocked(cur)
+		if reboot && a.rebootReq == nil {
+			a.rebootReq = &rebootRequest{cause: "firmware upgrade"}
+		}
+		a.saveLocked()
 	}
-	a.saveLocked()
 	a.mu.Unlock()
 	a.kick()
 }

@@ -181,6 +181,7 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "stun-server"), bindings: map[string]*binding{}}
 	if p := s.statePath(); p != "" {
+		atomicfile.RemoveStale(cfg.StateDir, 0) // leftovers of a kill mid-write
 		// At most one write a second, however many CPEs move.
 		s.saver = atomicfile.NewSaver(p, s.snapshot, time.Second)
 	}

@@ -124,3 +124,44 @@ func TestHelpExitsZero(t *testing.T) {
 		assert.Contains(t, string(out), "Usage", "%v", args)
 	}
 }
+
+// TestURLPasswordsStayOutOfLogs: an ACS URL with userinfo never shows its
+// password in the log, nor in DeviceInfo.DeviceLog (the "ACS URL changed"
+// line printed it whole).
+func TestURLPasswordsStayOutOfLogs(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "agent.sock")
+	withCreds := func(pw string) string { return strings.Replace(acs.URL, "http://", "http://acsuser:"+pw+"@", 1) }
+	cfg := filepath.Join(dir, "config.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(`
+acs: {url: "`+withCreds("first-s3cret")+`", password: acs-pass-1}
+device: {oui: 00D09E, product_class: Box, serial_number: S1}
+state_dir: `+filepath.Join(dir, "state")+`
+connection_request: {listen: "127.0.0.1:0", username: acs, password: cr-pass-1}
+udp_connection_request: {listen: ""}
+control: {socket: `+sock+`}
+log: {level: debug}
+`), 0o600))
+	agent := exec.Command(binary, "run", "--config", cfg)
+	var stderr syncBuffer
+	agent.Stderr = &stderr
+	require.NoError(t, agent.Start())
+	defer func() { agent.Process.Kill(); agent.Wait() }()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, acs.WaitSessions(ctx, "00D09E-Box-S1", 1), stderr.String())
+	out, err := cli(t, nil, "set", "Device.ManagementServer.URL", withCreds("second-s3cret"), "--socket", sock)
+	require.NoError(t, err, out)
+	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "ACS URL changed") }, 10*time.Second, 20*time.Millisecond)
+	time.Sleep(200 * time.Millisecond)
+	log, err := cli(t, nil, "get", "Device.DeviceInfo.DeviceLog", "--socket", sock)
+	require.NoError(t, err)
+	for _, secret := range []string{"first-s3cret", "second-s3cret", "acs-pass-1", "cr-pass-1"} {
+		assert.NotContains(t, stderr.String(), secret)
+		assert.NotContains(t, log, secret)
+	}
+	assert.Contains(t, stderr.String(), "acsuser:xxxxx@", "the URL is still recognisable")
+}

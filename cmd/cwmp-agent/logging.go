@@ -5,7 +5,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
+
+	"github.com/cwmp-agent/cwmp-agent/cwmp"
 
 	"github.com/cwmp-agent/cwmp-agent/internal/logring"
 )
@@ -31,7 +34,7 @@ func (l *logSetup) apply(level, format string) {
 	lv.UnmarshalText([]byte(level))
 	l.level.Set(lv)
 	w := io.MultiWriter(l.out, l.ring)
-	opts := &slog.HandlerOptions{Level: &l.level}
+	opts := &slog.HandlerOptions{Level: &l.level, ReplaceAttr: redactAttr}
 	var h slog.Handler
 	if format == "json" {
 		h = slog.NewJSONHandler(w, opts)
@@ -70,3 +73,36 @@ func (s *swapHandler) WithGroup(g string) slog.Handler {
 }
 
 var stderr io.Writer = os.Stderr
+
+// redactAttr is the last guard against a URL's password reaching the log
+// (and through it DeviceInfo.DeviceLog and uploaded log files): any string
+// value that holds a URL with userinfo has its password hidden, whichever
+// component logged it.
+func redactAttr(_ []string, a slog.Attr) slog.Attr {
+	v := a.Value
+	if v.Kind() != slog.KindString {
+		if v.Kind() == slog.KindAny {
+			if err, ok := v.Any().(error); ok {
+				if s := err.Error(); strings.Contains(s, "://") && strings.Contains(s, "@") {
+					return slog.String(a.Key, redactURLs(s))
+				}
+			}
+		}
+		return a
+	}
+	if s := v.String(); strings.Contains(s, "://") && strings.Contains(s, "@") {
+		return slog.String(a.Key, redactURLs(s))
+	}
+	return a
+}
+
+// redactURLs hides the password of every URL in s.
+func redactURLs(s string) string {
+	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '"' || r == '\'' || r == '<' || r == '>' })
+	for _, f := range fields {
+		if strings.Contains(f, "://") && strings.Contains(f, "@") {
+			s = strings.ReplaceAll(s, f, cwmp.RedactURL(f))
+		}
+	}
+	return s
+}

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 // Write replaces path with data atomically. perm applies to a new file.
@@ -60,4 +61,38 @@ func Quarantine(path, suffix string) (string, error) {
 		return "", fmt.Errorf("atomicfile: %w", err)
 	}
 	return bad, nil
+}
+
+// RemoveStale removes the temporary files that writes interrupted by a
+// crash or a kill left in dir (".NAME.tmp-*", see Write), when they are
+// older than olderThan (0: all of them; use 0 only in a directory no other
+// process writes to). It returns how many it removed.
+func RemoveStale(dir string, olderThan time.Duration) int {
+	return removeMatching(dir, ".*.tmp-*", olderThan)
+}
+
+// RemoveMatching is RemoveStale for another pattern of temporary names.
+func RemoveMatching(dir, pattern string, olderThan time.Duration) int {
+	return removeMatching(dir, pattern, olderThan)
+}
+
+func removeMatching(dir, pattern string, olderThan time.Duration) int {
+	names, err := filepath.Glob(filepath.Join(dir, pattern))
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, p := range names {
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		if olderThan > 0 && time.Since(fi.ModTime()) < olderThan {
+			continue
+		}
+		if os.Remove(p) == nil {
+			n++
+		}
+	}
+	return n
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/datamodel/backend"
+	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
 	"github.com/cwmp-agent/cwmp-agent/internal/control"
 	"github.com/cwmp-agent/cwmp-agent/internal/logring"
 	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
@@ -129,6 +130,13 @@ func Build(cfg Config) (*CPE, error) {
 	s, err := schemas.For(cfg.Root)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.StateDir != "" {
+		// Writes are atomic (temporary file, fsync, rename); a kill in
+		// the middle leaves the temporary file, which no one else removes.
+		if n := atomicfile.RemoveStale(cfg.StateDir, 0); n > 0 {
+			cfg.Logger.Info("removed the temporary files of interrupted writes", "count", n, "state_dir", cfg.StateDir)
+		}
 	}
 	tree, err := datamodel.New(s, datamodel.Options{StateDir: cfg.StateDir, Factory: cfg.Factory, FactoryOverlay: cfg.FactoryOverlay, Logger: cfg.Logger})
 	if err != nil {

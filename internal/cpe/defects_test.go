@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -201,4 +203,28 @@ func TestCredentialsGeneratedWhenNoneConfigured(t *testing.T) {
 	assert.Equal(t, user, c2.Tree.MustGet(ms+"ConnectionRequestUsername"))
 	assert.Equal(t, pass, c2.Tree.MustGet(ms+"ConnectionRequestPassword"))
 	testrun.Go(t, c2.Run)()
+}
+
+// TestStaleTemporaryFilesRemoved: the temporary files of writes cut off
+// by a kill (50 kills once left 21 of them) are removed at start; other
+// files are not.
+func TestStaleTemporaryFilesRemoved(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	dir := t.TempDir()
+	stale := []string{".tree.json.tmp-123", ".agent.json.tmp-9f8e", ".notify.json.tmp-1", "downloads/.download-42"}
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "downloads"), 0o700))
+	for _, f := range append(stale, "downloads/fw.bin", ".keep") {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600))
+	}
+	c, err := Build(Config{Root: "Device", StateDir: dir, Factory: map[string]string{ms + "URL": acs.URL,
+		"Device.DeviceInfo.ManufacturerOUI": "00D09E", "Device.DeviceInfo.SerialNumber": "TMP"}})
+	require.NoError(t, err)
+	testrun.Go(t, c.Run)()
+	for _, f := range stale {
+		assert.NoFileExists(t, filepath.Join(dir, f))
+	}
+	assert.FileExists(t, filepath.Join(dir, "downloads", "fw.bin"))
+	assert.FileExists(t, filepath.Join(dir, ".keep"))
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
 )
@@ -39,6 +40,8 @@ func SpoolLeaseEvent(dir string, args map[string]string) error {
 // them. An unreadable or refused event is logged and removed: it can never
 // become valid.
 func (c *CPE) drainSpool(dir string) {
+	// The script may be writing now: only old leftovers of killed ones go.
+	atomicfile.RemoveStale(dir, time.Minute)
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		if !os.IsNotExist(err) {
