@@ -1,11 +1,15 @@
 package tr111
 
 import (
+	"bytes"
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 )
 
@@ -20,16 +24,33 @@ type ConnReqRequest struct {
 	CRPassword string `json:"cr_password,omitempty"`
 }
 
+// APIConfig configures the HTTP API.
+type APIConfig struct {
+	// Token is the bearer token every endpoint except /healthz requires
+	// ("Authorization: Bearer TOKEN"). Empty refuses them all: the API
+	// makes the server send datagrams, so it never runs open.
+	Token string
+	// AllowAnyAddress lets POST /connection-request name an address that
+	// is neither a recorded binding nor one that sent the server a Binding
+	// Request with CONNECTION-REQUEST-BINDING lately; without it such a
+	// request is refused (403), so that the API cannot aim the STUN
+	// socket's datagrams at arbitrary hosts.
+	AllowAnyAddress bool
+}
+
+// maxAPIBody bounds a request body.
+const maxAPIBody = 64 << 10
+
 // Handler is the server's HTTP API for the ACS (TR-111 2.2.2.3 leaves how an
 // ACS asks its STUN server to send a Connection Request open):
 //
 //	POST /connection-request   {"username": "..."} or {"address": "host:port", "cr_username": ..., "cr_password": ...}
 //	GET  /bindings             the recorded bindings with their age
-//	GET  /healthz              "ok"
+//	GET  /healthz              "ok" (no token needed)
 //
-// It listens on loopback by default; put it behind your own access control
-// otherwise.
-func (s *Server) Handler() http.Handler {
+// Bodies are JSON whatever the Content-Type says (curl -d sends a form
+// type); a form-encoded body is read too.
+func (s *Server) Handler(api APIConfig) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.HandleFunc("GET /bindings", func(w http.ResponseWriter, r *http.Request) {
@@ -38,19 +59,15 @@ func (s *Server) Handler() http.Handler {
 			AgeSeconds int64 `json:"age_seconds"`
 		}
 		now := time.Now()
-		var out []row
+		out := []row{}
 		for _, b := range s.Bindings() {
 			out = append(out, row{Binding: b, AgeSeconds: int64(now.Sub(b.LastSeen) / time.Second)})
 		}
 		writeJSON(w, http.StatusOK, map[string]any{"bindings": out})
 	})
 	mux.HandleFunc("POST /connection-request", func(w http.ResponseWriter, r *http.Request) {
-		var req ConnReqRequest
-		if r.Header.Get("Content-Type") == "application/x-www-form-urlencoded" || r.URL.RawQuery != "" {
-			r.ParseForm()
-			req = ConnReqRequest{Username: r.Form.Get("username"), Address: r.Form.Get("address"),
-				CRUsername: r.Form.Get("cr_username"), CRPassword: r.Form.Get("cr_password")}
-		} else if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+		req, err := decodeConnReqRequest(r)
+		if err != nil {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body: " + err.Error()})
 			return
 		}
@@ -72,6 +89,11 @@ func (s *Server) Handler() http.Handler {
 				writeJSON(w, http.StatusBadRequest, map[string]string{"error": "address: " + err.Error()})
 				return
 			}
+			if !api.AllowAnyAddress && !s.KnownAddress(to.AddrPort()) {
+				writeJSON(w, http.StatusForbidden, map[string]string{"error": "address " + to.String() +
+					" has no recorded binding and sent no CONNECTION-REQUEST-BINDING lately (stun_server.api_allow_any_address allows it)"})
+				return
+			}
 			if err := s.ConnectionRequestTo(r.Context(), to, req.Address, req.CRUsername, req.CRPassword); err != nil {
 				writeJSON(w, http.StatusBadGateway, map[string]string{"error": err.Error()})
 				return
@@ -81,7 +103,52 @@ func (s *Server) Handler() http.Handler {
 			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "give username, or address with cr_username and cr_password"})
 		}
 	})
-	return mux
+	return requireToken(api.Token, mux)
+}
+
+// requireToken checks the bearer token on everything but /healthz, in
+// constant time.
+func requireToken(token string, next http.Handler) http.Handler {
+	want := []byte("Bearer " + token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/healthz" {
+			got := []byte(strings.TrimSpace(r.Header.Get("Authorization")))
+			if token == "" || subtle.ConstantTimeCompare(got, want) != 1 {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="cwmp-agent stun-server"`)
+				writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid Authorization: Bearer token is required"})
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// decodeConnReqRequest reads the body as JSON, whatever the Content-Type
+// says, and as a form when it is not JSON.
+func decodeConnReqRequest(r *http.Request) (ConnReqRequest, error) {
+	var req ConnReqRequest
+	body, err := io.ReadAll(io.LimitReader(r.Body, maxAPIBody+1))
+	if err != nil {
+		return req, err
+	}
+	if len(body) > maxAPIBody {
+		return req, errors.New("larger than 64 KiB")
+	}
+	trimmed := bytes.TrimSpace(body)
+	if len(trimmed) > 0 && trimmed[0] == '{' {
+		dec := json.NewDecoder(bytes.NewReader(trimmed))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&req); err != nil {
+			return req, err
+		}
+		return req, nil
+	}
+	form, err := url.ParseQuery(string(trimmed))
+	if err != nil || len(form) == 0 {
+		return req, errors.New("want a JSON object")
+	}
+	return ConnReqRequest{Username: form.Get("username"), Address: form.Get("address"),
+		CRUsername: form.Get("cr_username"), CRPassword: form.Get("cr_password")}, nil
 }
 
 // withDefaultPort adds port 80 to a UDPConnectionRequestAddress without one

@@ -134,7 +134,7 @@ func runLab(t *testing.T, timeout, max int) {
 	sdone := make(chan struct{})
 	go func() { srv.Run(sctx); close(sdone) }()
 	t.Cleanup(func() { scancel(); <-sdone })
-	api := httptest.NewServer(srv.Handler())
+	api := httptest.NewServer(srv.Handler(tr111.APIConfig{Token: "lab-token"}))
 	t.Cleanup(api.Close)
 
 	// The CPE, in the LAN namespace.
@@ -210,7 +210,9 @@ parameters:
 	assert.Equal(t, addr, bs[0].Address)
 
 	// A UDP Connection Request through the API reaches the agent and starts a session.
-	resp, err := http.Post(api.URL+"/connection-request", "application/json", strings.NewReader(`{"username":"cpe-lab"}`))
+	areq, _ := http.NewRequest(http.MethodPost, api.URL+"/connection-request", strings.NewReader(`{"username":"cpe-lab"}`))
+	areq.Header.Set("Authorization", "Bearer lab-token")
+	resp, err := http.DefaultClient.Do(areq)
 	require.NoError(t, err)
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)

@@ -150,6 +150,11 @@ type Server struct {
 	mu       sync.Mutex // guards the following
 	bindings map[string]*binding
 	nextID   uint32
+	// seen holds the addresses that sent CONNECTION-REQUEST-BINDING
+	// lately (unix nanoseconds), authenticated or not: the addresses the
+	// API may send a Connection Request to without a recorded binding
+	// (an ACS using the Notification-based approach learned one of them).
+	seen map[netip.AddrPort]int64
 
 	saver *atomicfile.Saver // nil keeps bindings in memory only
 }
@@ -179,7 +184,8 @@ func NewServer(cfg ServerConfig) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "stun-server"), bindings: map[string]*binding{}}
+	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "stun-server"), bindings: map[string]*binding{},
+		seen: map[netip.AddrPort]int64{}}
 	if p := s.statePath(); p != "" {
 		atomicfile.RemoveStale(cfg.StateDir, 0) // leftovers of a kill mid-write
 		// At most one write a second, however many CPEs move.
@@ -247,7 +253,20 @@ func (s *Server) Run(ctx context.Context) error {
 			}
 		}
 	}
-	wg.Add(2)
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(time.Minute)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				s.expireSeen()
+			}
+		}
+	}()
 	go serve(s.pri, s.priA)
 	go func() {
 		defer wg.Done()
@@ -316,6 +335,7 @@ func (s *Server) respond(b []byte, from *net.UDPAddr, onSecondary bool) (out []b
 	crb := false
 	if v, ok := m.Get(AttrConnectionRequestBinding); ok && string(v) == ConnectionRequestBindingValue {
 		crb = true
+		s.sawBinding(from)
 	}
 	if _, known := s.credential(user); crb && hasUser && known {
 		// Only provisioned CPEs are challenged: the server cannot
@@ -392,6 +412,57 @@ func (s *Server) errorResponse(m *Message, code int, reason string, to *net.UDPA
 		return nil, nil, nil
 	}
 	return out, to, via
+}
+
+// Bounds of the seen addresses: kept seenTTL after the last request, at
+// most maxSeen of them (a flood of spoofed sources fills it, then new ones
+// are not added until old ones expire).
+const (
+	seenTTL = 15 * time.Minute
+	maxSeen = 1 << 18
+)
+
+func (s *Server) sawBinding(from *net.UDPAddr) {
+	ap, ok := netip.AddrFromSlice(from.IP.To4())
+	if !ok {
+		return
+	}
+	k := netip.AddrPortFrom(ap, uint16(from.Port))
+	now := time.Now().UnixNano()
+	s.mu.Lock()
+	if _, ok := s.seen[k]; ok || len(s.seen) < maxSeen {
+		s.seen[k] = now
+	}
+	s.mu.Unlock()
+}
+
+// expireSeen forgets addresses not heard from within seenTTL.
+func (s *Server) expireSeen() {
+	limit := time.Now().Add(-seenTTL).UnixNano()
+	s.mu.Lock()
+	for k, at := range s.seen {
+		if at < limit {
+			delete(s.seen, k)
+		}
+	}
+	s.mu.Unlock()
+}
+
+// KnownAddress reports whether a is a recorded binding or an address that
+// sent CONNECTION-REQUEST-BINDING within the last 15 minutes.
+func (s *Server) KnownAddress(a netip.AddrPort) bool {
+	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.seen[a]; ok {
+		return true
+	}
+	for _, b := range s.bindings {
+		if b.addr == a {
+			return true
+		}
+	}
+	return false
 }
 
 // differs reports whether a request comes from another address than the

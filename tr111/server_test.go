@@ -277,25 +277,48 @@ func TestServerAPI(t *testing.T) {
 	req, _ := buildSTUN(stun.BindingRequest, txID(NewTxID(false)), connReqBinding{}, bindingChange{}, paddedUsername("cpe-7"), classicIntegrity("pw7"))
 	s.Respond(req, cpe.LocalAddr().(*net.UDPAddr), false)
 
-	api := httptest.NewServer(s.Handler())
+	api := httptest.NewServer(s.Handler(APIConfig{Token: "t0ken"}))
 	defer api.Close()
-	get := func(p string) string {
-		resp, err := http.Get(api.URL + p)
+	do := func(method, p, token, ctype, body string) (int, string) {
+		req, err := http.NewRequest(method, api.URL+p, strings.NewReader(body))
 		require.NoError(t, err)
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return string(b)
-	}
-	assert.Equal(t, "ok\n", get("/healthz"))
-	assert.Contains(t, get("/bindings"), `"username":"cpe-7"`)
-	post := func(body string) (int, string) {
-		resp, err := http.Post(api.URL+"/connection-request", "application/json", strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		resp, err := http.DefaultClient.Do(req)
 		require.NoError(t, err)
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	code, body := post(`{"username":"cpe-7"}`)
+	get := func(p string) string { _, b := do(http.MethodGet, p, "t0ken", "", ""); return b }
+	assert.Equal(t, "ok\n", get("/healthz"))
+	assert.Contains(t, get("/bindings"), `"username":"cpe-7"`)
+	post := func(body string) (int, string) { return do(http.MethodPost, "/connection-request", "t0ken", "application/json", body) }
+
+	// Without the token, or with another, nothing but /healthz answers.
+	for _, tok := range []string{"", "wrong"} {
+		code, _ := do(http.MethodGet, "/bindings", tok, "", "")
+		assert.Equal(t, http.StatusUnauthorized, code)
+		code, _ = do(http.MethodPost, "/connection-request", tok, "application/json", `{"username":"cpe-7"}`)
+		assert.Equal(t, http.StatusUnauthorized, code)
+	}
+	code, _ := do(http.MethodGet, "/healthz", "", "", "")
+	assert.Equal(t, http.StatusOK, code)
+	// JSON whatever the Content-Type (curl -d sends a form type).
+	code, body := do(http.MethodPost, "/connection-request", "t0ken", "application/x-www-form-urlencoded", `{"username":"cpe-7"}`)
+	assert.Equal(t, http.StatusOK, code, body)
+	cpe.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for i := 0; i < 3; i++ { // the copies of that request
+		cpe.ReadFromUDP(make([]byte, 1500))
+	}
+	// An address with no binding, never seen: refused.
+	code, body = post(`{"address":"127.0.0.1:9","cr_username":"x","cr_password":"y"}`)
+	assert.Equal(t, http.StatusForbidden, code, body)
+	code, body = post(`{"username":"cpe-7"}`)
 	assert.Equal(t, 200, code, body)
 	assert.Contains(t, body, cpe.LocalAddr().String())
 	cpe.SetReadDeadline(time.Now().Add(2 * time.Second))

@@ -7,18 +7,33 @@
 //
 // It asks `cwmp-agent stun-server` to send a UDP Connection Request from the
 // STUN socket itself, which is what lets it through the CPE's NAT. Set
-// CWMP_STUN_API if the server's API is not on http://127.0.0.1:7549.
+// CWMP_STUN_API if the server's API is not on http://127.0.0.1:7549, and
+// CWMP_STUN_TOKEN_FILE if its bearer token is not in
+// /var/lib/cwmp-agent/stun-server/api-token (the server writes it there on
+// first start; the file must be readable by GenieACS's user).
 "use strict";
 
+const fs = require("fs");
 const http = require("http");
 
 const API = process.env.CWMP_STUN_API || "http://127.0.0.1:7549";
+const TOKEN_FILE = process.env.CWMP_STUN_TOKEN_FILE || "/var/lib/cwmp-agent/stun-server/api-token";
+
+function token() {
+  return fs.readFileSync(TOKEN_FILE, "utf8").trim();
+}
 
 function post(path, body, callback) {
   const data = JSON.stringify(body);
+  let auth;
+  try {
+    auth = "Bearer " + token();
+  } catch (err) {
+    return callback(err);
+  }
   const req = http.request(API + path, {
     method: "POST",
-    headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data) },
+    headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(data), Authorization: auth },
     timeout: 5000,
   }, (res) => {
     let text = "";
