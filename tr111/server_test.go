@@ -297,7 +297,9 @@ func TestServerAPI(t *testing.T) {
 	get := func(p string) string { _, b := do(http.MethodGet, p, "t0ken", "", ""); return b }
 	assert.Equal(t, "ok\n", get("/healthz"))
 	assert.Contains(t, get("/bindings"), `"username":"cpe-7"`)
-	post := func(body string) (int, string) { return do(http.MethodPost, "/connection-request", "t0ken", "application/json", body) }
+	post := func(body string) (int, string) {
+		return do(http.MethodPost, "/connection-request", "t0ken", "application/json", body)
+	}
 
 	// Without the token, or with another, nothing but /healthz answers.
 	for _, tok := range []string{"", "wrong"} {
