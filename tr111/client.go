@@ -124,6 +124,8 @@ type Client struct {
 	server       *net.UDPAddr
 	st           State
 	announced    announcement // what the last BINDING-CHANGE told a server
+	authFailures int          // failed UDP Connection Requests since authLogged
+	authLogged   time.Time
 }
 
 // NewClient opens the primary socket.
@@ -273,6 +275,9 @@ func (c *Client) handleConnReq(b []byte, from net.Addr) {
 	c.mu.Unlock()
 	if err := c.acceptor.Accept(r); err != nil {
 		c.log.Debug("UDP Connection Request ignored", "err", err, "from", from)
+		if errors.Is(err, ErrBadSignature) || errors.Is(err, ErrWrongUser) {
+			c.authFailed(from)
+		}
 		return
 	}
 	c.mu.Lock()
@@ -281,6 +286,25 @@ func (c *Client) handleConnReq(b []byte, from net.Addr) {
 	c.log.Info("UDP Connection Request accepted", "from", from)
 	if c.cfg.OnConnectionRequest != nil {
 		c.cfg.OnConnectionRequest()
+	}
+}
+
+// authFailed logs failed UDP Connection Request authentications, at most
+// one line a minute with the count (never the credentials). They are not
+// blocked by source: a UDP source can be forged, and blocking it would let
+// a forger lock out the ACS's STUN server.
+func (c *Client) authFailed(from net.Addr) {
+	now := c.cfg.Clock.Now()
+	c.mu.Lock()
+	c.authFailures++
+	n := c.authFailures
+	logIt := c.authLogged.IsZero() || now.Sub(c.authLogged) >= time.Minute
+	if logIt {
+		c.authLogged, c.authFailures = now, 0
+	}
+	c.mu.Unlock()
+	if logIt {
+		c.log.Warn("UDP Connection Request authentication failed", "from", from.String(), "failures", n)
 	}
 }
 

@@ -62,8 +62,11 @@ var settings = []setting{
 	{"connection_request.username", "", "factory ConnectionRequestUsername"},
 	{"connection_request.password", "", "factory ConnectionRequestPassword"},
 	{"connection_request.url", "", "announce this ConnectionRequestURL instead of the computed one (port forward, name)"},
+	{"connection_request.max_connections", 64, "connections the HTTP Connection Request listener holds at once; more are closed at once"},
+	{"connection_request.max_connections_per_source", 8, "the same, from one source address"},
 	{"udp_connection_request.listen", ":7547", "UDP address for TR-111 UDP Connection Requests and STUN (empty: off)"},
 	{"udp_connection_request.persist_timestamp", true, "keep the last accepted UDP Connection Request timestamp across restarts"},
+	{"udp_connection_request.max_timestamp_ahead", "1h", "how far ahead of the CPE's clock a UDP Connection Request's ts may be"},
 	{"periodic_inform.enable", true, "factory PeriodicInformEnable"},
 	{"periodic_inform.interval", 3600, "factory PeriodicInformInterval, seconds"},
 	{"parameters", map[string]any{}, "map of full parameter path to factory value"},
@@ -108,9 +111,13 @@ type Config struct {
 		SystemValues                                        bool
 	}
 	StateDir          string
-	ConnectionRequest struct{ Listen, Username, Password, URL string }
+	ConnectionRequest struct {
+		Listen, Username, Password, URL string
+		MaxConns, MaxConnsPerSource     int
+	}
 	UDPListen         string
 	UDPPersistTS      bool
+	UDPMaxAhead       time.Duration
 	Periodic          struct {
 		Enable   bool
 		Interval int
@@ -399,8 +406,10 @@ func decode(v *viper.Viper, params map[string]any) (*Config, error) {
 	cr := &cfg.ConnectionRequest
 	cr.Listen, cr.Username, cr.Password, cr.URL = str("connection_request.listen"), v.GetString(vkey("connection_request.username")),
 		v.GetString(vkey("connection_request.password")), str("connection_request.url")
+	cr.MaxConns, cr.MaxConnsPerSource = integer("connection_request.max_connections"), integer("connection_request.max_connections_per_source")
 	cfg.UDPListen = str("udp_connection_request.listen")
 	cfg.UDPPersistTS = boolean("udp_connection_request.persist_timestamp")
+	cfg.UDPMaxAhead = dur("udp_connection_request.max_timestamp_ahead")
 	cfg.Periodic.Enable = boolean("periodic_inform.enable")
 	cfg.Periodic.Interval = integer("periodic_inform.interval")
 	cfg.Socket = str("control.socket")
@@ -514,6 +523,15 @@ func decode(v *viper.Viper, params map[string]any) (*Config, error) {
 		if u, err := url.Parse(cr.URL); err != nil || u.Scheme != "http" || u.Host == "" {
 			bad("connection_request.url", fmt.Errorf("%q: must be an http URL (TR-069: Connection Requests use HTTP)", cr.URL))
 		}
+	}
+	if cr.MaxConns < 1 {
+		bad("connection_request.max_connections", errors.New("must be at least 1"))
+	}
+	if cr.MaxConnsPerSource < 1 {
+		bad("connection_request.max_connections_per_source", errors.New("must be at least 1"))
+	}
+	if cfg.UDPMaxAhead < time.Minute {
+		bad("udp_connection_request.max_timestamp_ahead", errors.New("must be at least 1m"))
 	}
 	if cfg.Periodic.Interval < 1 {
 		bad("periodic_inform.interval", errors.New("must be at least 1"))

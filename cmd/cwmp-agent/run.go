@@ -12,7 +12,9 @@ import (
 
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/internal/cpe"
+	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
 	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
+	"github.com/cwmp-agent/cwmp-agent/tr111"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 
@@ -47,6 +49,8 @@ func cpeConfig(cfg *Config, logs *logSetup) cpe.Config {
 		},
 		ConnReqListen:        cfg.ConnectionRequest.Listen,
 		ConnReqURL:           cfg.ConnectionRequest.URL,
+		ConnReqLimits:        netguard.Limits{Max: cfg.ConnectionRequest.MaxConns, PerSource: cfg.ConnectionRequest.MaxConnsPerSource},
+		STUN:                 tr111.ClientConfig{MaxTimestampAhead: cfg.UDPMaxAhead},
 		ControlSocket:        cfg.Socket,
 		Host:                 host,
 		Log:                  logs.ring,

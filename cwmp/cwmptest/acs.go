@@ -677,6 +677,19 @@ func bodyAs[T soap.Message](env *soap.Envelope) (T, bool) {
 // a GET, answered 401, then the same GET with Digest credentials. It
 // returns the final status.
 func ConnectionRequest(ctx context.Context, url, user, pass string) (int, error) {
+	return ConnectionRequestFrom(ctx, nil, url, user, pass)
+}
+
+// ConnectionRequestFrom is ConnectionRequest from a given source address
+// (nil: the kernel's choice), on a connection of its own.
+func ConnectionRequestFrom(ctx context.Context, from net.IP, url, user, pass string) (int, error) {
+	client := http.DefaultClient
+	if from != nil {
+		d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: from}, Timeout: 5 * time.Second}
+		tr := &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
+		defer tr.CloseIdleConnections()
+		client = &http.Client{Transport: tr}
+	}
 	var c digest.Client
 	c.Username, c.Password = user, pass
 	for attempt := 0; attempt < 2; attempt++ {
@@ -687,7 +700,7 @@ func ConnectionRequest(ctx context.Context, url, user, pass string) (int, error)
 		if h := c.Authorization(http.MethodGet, req.URL.RequestURI()); h != "" {
 			req.Header.Set("Authorization", h)
 		}
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			return 0, err
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
 	"github.com/cwmp-agent/cwmp-agent/internal/control"
 	"github.com/cwmp-agent/cwmp-agent/internal/logring"
+	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
 	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
 	"github.com/cwmp-agent/cwmp-agent/notify"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
@@ -51,6 +52,9 @@ type Config struct {
 	ConnReqListen string
 	// ConnReqURL is announced instead of the computed URL when set.
 	ConnReqURL string
+	// ConnReqLimits bound the listener's connections (zero values: the
+	// cwmp defaults, 64 and 8 per source).
+	ConnReqLimits netguard.Limits
 	// ControlSocket is the control socket path; "" means none.
 	ControlSocket string
 	// Host, when not nil, binds system values (interface address and
@@ -179,7 +183,7 @@ func Build(cfg Config) (*CPE, error) {
 	c.Agent = agent
 	c.bind()
 	c.ConnReq = &cwmp.ConnReqServer{Tree: tree, Trigger: agent.ConnectionRequest, Path: agent.ConnectionRequestPath(),
-		PublicURL: cfg.ConnReqURL, Logger: cfg.Logger.With("component", "connreq")}
+		PublicURL: cfg.ConnReqURL, Limits: cfg.ConnReqLimits, Clock: ac.Clock, Logger: cfg.Logger.With("component", "connreq")}
 	if cfg.ConnReqListen != "" {
 		if err := c.ConnReq.Listen(cfg.ConnReqListen); err != nil {
 			return nil, err
