@@ -115,10 +115,10 @@ type Config struct {
 		Listen, Username, Password, URL string
 		MaxConns, MaxConnsPerSource     int
 	}
-	UDPListen         string
-	UDPPersistTS      bool
-	UDPMaxAhead       time.Duration
-	Periodic          struct {
+	UDPListen    string
+	UDPPersistTS bool
+	UDPMaxAhead  time.Duration
+	Periodic     struct {
 		Enable   bool
 		Interval int
 	}

@@ -14,8 +14,8 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/internal/cpe"
 	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
 	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
-	"github.com/cwmp-agent/cwmp-agent/tr111"
 	"github.com/cwmp-agent/cwmp-agent/soap"
+	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
 
 func parseVersion(s string) (soap.Version, error) { return soap.ParseVersion(s) }
