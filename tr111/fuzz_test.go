@@ -3,6 +3,8 @@ package tr111
 import (
 	"bytes"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 
 	"github.com/pion/stun/v3"
@@ -83,6 +85,32 @@ func FuzzCredentials(f *testing.F) {
 					t.Fatal("inconsistent entry")
 				}
 			}
+		}
+	})
+}
+
+// FuzzSTUNAPI: any body to POST /connection-request gets a JSON answer
+// with a 2xx or 4xx status, never a crash, and never a datagram to an
+// address the server does not know.
+func FuzzSTUNAPI(f *testing.F) {
+	testfiles.AddSeeds(f, "FuzzSTUNAPI")
+	s, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", Copies: 1})
+	if err != nil {
+		f.Fatal(err)
+	}
+	defer s.pri.Close()
+	s.SetCredentials(testCreds)
+	h := s.Handler(APIConfig{Token: "t"})
+	f.Fuzz(func(t *testing.T, body []byte) {
+		req := httptest.NewRequest(http.MethodPost, "/connection-request", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer t")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if c := rec.Code; c >= 500 && c != http.StatusBadGateway {
+			t.Fatalf("status %d for %q", c, body)
+		}
+		if rec.Code == http.StatusOK {
+			t.Fatalf("sent a Connection Request for %q: %s", body, rec.Body)
 		}
 	})
 }
