@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
-	"github.com/cwmp-agent/cwmp-agent/internal/testfiles"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testfiles"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 )
 

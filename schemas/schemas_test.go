@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
-	"github.com/cwmp-agent/cwmp-agent/internal/spectest"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/spectest"
 )
 
 // bbfParam is what the BBF data-model XML says of one parameter.

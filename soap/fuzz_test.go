@@ -5,7 +5,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/testfiles"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testfiles"
 )
 
 // FuzzSOAPDecode feeds the decoder arbitrary bytes. It must never panic or

@@ -14,8 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/spectest"
-	"github.com/cwmp-agent/cwmp-agent/internal/testfiles"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/spectest"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testfiles"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/soap")

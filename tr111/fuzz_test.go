@@ -9,7 +9,7 @@ import (
 
 	"github.com/pion/stun/v3"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/testfiles"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testfiles"
 )
 
 // FuzzSTUNDecode: the decoder and every accessor the client uses on a

@@ -20,9 +20,9 @@ import (
 
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
-	"github.com/cwmp-agent/cwmp-agent/internal/control"
-	"github.com/cwmp-agent/cwmp-agent/internal/netlab"
-	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
+	"github.com/cwmp-agent/cwmp-agent/cpe/control"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/netlab"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )

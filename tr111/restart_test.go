@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
-	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 )
 
 // changeLog records the BINDING-CHANGE requests a server acknowledged, by

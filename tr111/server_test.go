@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 	"github.com/pion/stun/v3"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"

@@ -7,7 +7,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/control"
+	"github.com/cwmp-agent/cwmp-agent/cpe/control"
 )
 
 var ctlOut io.Writer = os.Stdout

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
-	"github.com/cwmp-agent/cwmp-agent/internal/cpe"
+	"github.com/cwmp-agent/cwmp-agent/cpe"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 

@@ -12,8 +12,8 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/control"
-	"github.com/cwmp-agent/cwmp-agent/internal/cpe"
+	"github.com/cwmp-agent/cwmp-agent/cpe/control"
+	"github.com/cwmp-agent/cwmp-agent/cpe"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 	"github.com/cwmp-agent/cwmp-agent/tr111/assoc"
 )

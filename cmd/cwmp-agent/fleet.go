@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
-	"github.com/cwmp-agent/cwmp-agent/internal/fleet"
+	"github.com/cwmp-agent/cwmp-agent/fleet"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )

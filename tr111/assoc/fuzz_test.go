@@ -6,7 +6,7 @@ import (
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/testfiles"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testfiles"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
 

@@ -12,8 +12,8 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4/nclient4"
 
 	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
-	"github.com/cwmp-agent/cwmp-agent/internal/netconf"
-	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
+	"github.com/cwmp-agent/cwmp-agent/internal/linux/netconf"
+	"github.com/cwmp-agent/cwmp-agent/internal/linux/sysinfo"
 )
 
 // linkTransport sends DHCP messages on a real interface: from a raw socket

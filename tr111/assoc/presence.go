@@ -4,7 +4,7 @@ import (
 	"net"
 	"os"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
+	"github.com/cwmp-agent/cwmp-agent/internal/linux/sysinfo"
 )
 
 // Presence tells which devices are still connected to the LAN.

@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/netlab"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/netlab"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
 

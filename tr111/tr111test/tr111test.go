@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
 

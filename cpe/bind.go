@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/sysinfo"
+	"github.com/cwmp-agent/cwmp-agent/internal/linux/sysinfo"
 )
 
 // bind gives computed parameters their getters: uptime and log from the

@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/netlab"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/netlab"
 )
 
 // TestAddressAndRoute configures an address and a default route on a veth

@@ -5,14 +5,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/control"
+	"github.com/cwmp-agent/cwmp-agent/cpe/control"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testfiles"
 )
 
 var (
@@ -26,8 +26,7 @@ var (
 func AgentBinary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
-		_, file, _, _ := runtime.Caller(0)
-		root := filepath.Dir(filepath.Dir(filepath.Dir(file)))
+		root := testfiles.Repo()
 		dir, err := os.MkdirTemp("", "cwmp-agent-lab-")
 		if err != nil {
 			buildErr = err

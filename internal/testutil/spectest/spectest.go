@@ -7,8 +7,9 @@ package spectest
 import (
 	"os"
 	"path/filepath"
-	"runtime"
 	"testing"
+
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testfiles"
 )
 
 // BBFDir returns the directory holding the BBF files, or skips the test.
@@ -17,13 +18,8 @@ func BBFDir(t testing.TB) string {
 	if d := os.Getenv("CWMP_SPEC_DIR"); d != "" {
 		return check(t, filepath.Join(d, "bbf"))
 	}
-	_, file, _, ok := runtime.Caller(0)
-	if !ok {
-		t.Skip("spectest: cannot locate the repository")
-	}
-	// file is <repo>/internal/spectest/spectest.go; the spec sits at <repo>/../shared/spec.
-	repo := filepath.Dir(filepath.Dir(filepath.Dir(file)))
-	return check(t, filepath.Join(filepath.Dir(repo), "shared", "spec", "bbf"))
+	// The spec sits at <repo>/../shared/spec.
+	return check(t, filepath.Join(filepath.Dir(testfiles.Repo()), "shared", "spec", "bbf"))
 }
 
 func check(t testing.TB, dir string) string {

@@ -11,11 +11,14 @@ import (
 	"testing"
 )
 
-// Dir returns <repo>/testdata.
-func Dir() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(file))), "testdata")
+// Repo returns the repository's root directory.
+func Repo() string {
+	_, file, _, _ := runtime.Caller(0) // <repo>/internal/testutil/testfiles/testfiles.go
+	return filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(file))))
 }
+
+// Dir returns <repo>/testdata.
+func Dir() string { return filepath.Join(Repo(), "testdata") }
 
 // Path joins elements under <repo>/testdata.
 func Path(elem ...string) string {

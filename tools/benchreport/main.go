@@ -2,7 +2,7 @@
 // and writes the performance report: a markdown table and a JSON file with
 // each figure, the target it is held to, and the machine it ran on.
 //
-//	go run ./internal/benchreport -out bench
+//	go run ./tools/benchreport -out bench
 package main
 
 import (

@@ -23,7 +23,7 @@ import (
 	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
-	"github.com/cwmp-agent/cwmp-agent/internal/cpe"
+	"github.com/cwmp-agent/cwmp-agent/cpe"
 	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )

@@ -8,8 +8,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cwmp-agent/cwmp-agent/internal/control"
-	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
+	"github.com/cwmp-agent/cwmp-agent/cpe/control"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 )
 
 // TestSpooledLeaseEventsAppliedAtStart: events dnsmasq reported while the

@@ -15,9 +15,9 @@ import (
 
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
-	"github.com/cwmp-agent/cwmp-agent/internal/cpe"
-	"github.com/cwmp-agent/cwmp-agent/internal/testfiles"
-	"github.com/cwmp-agent/cwmp-agent/internal/testrun"
+	"github.com/cwmp-agent/cwmp-agent/cpe"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testfiles"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
