@@ -5,6 +5,7 @@ GO        ?= go
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -s -w -X main.version=$(VERSION)
 BIN       := bin/cwmp-agent
+CMDS      := cwmp-agent cwmp-fleet cwmp-stun-server
 DIST      := dist
 FUZZTIME  ?= 20s
 PLATFORMS := linux/amd64 linux/arm linux/arm64 linux/mips linux/mipsle
@@ -14,8 +15,8 @@ PLATFORMS := linux/amd64 linux/arm linux/arm64 linux/mips linux/mipsle
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
 
-build: ## build bin/cwmp-agent (static, version stamped)
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/cwmp-agent
+build: ## build bin/cwmp-agent (the device), bin/cwmp-fleet and bin/cwmp-stun-server (static, version stamped)
+	@set -e; for c in $(CMDS); do CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/$$c ./cmd/$$c; done
 
 test: lint ## run every test with the race detector (root-only tests skip with a message when not root)
 	$(GO) test -race -count=1 -timeout 25m ./...
@@ -39,7 +40,7 @@ lint: ## gofmt check and go vet
 bench: ## run every benchmark and write the performance report (bench/report.md, bench/report.json)
 	$(GO) run ./internal/benchreport -out bench
 
-cross: ## build static, stripped binaries for CPE platforms into dist/
+cross: ## build the static, stripped device binary for CPE platforms into dist/
 	@mkdir -p $(DIST)
 	@set -e; for p in $(PLATFORMS); do \
 		os=$${p%/*}; arch=$${p#*/}; out=$(DIST)/cwmp-agent-$$os-$$arch; \
@@ -48,8 +49,8 @@ cross: ## build static, stripped binaries for CPE platforms into dist/
 		echo "$$out $$(stat -c %s $$out) bytes"; \
 	done
 
-demo: ## run the agent against the built-in local test ACS and print the transcript
-	$(GO) run ./cmd/cwmp-agent demo
+demo: ## run a virtual CPE against the built-in local test ACS and print the transcript
+	$(GO) run ./cmd/cwmp-fleet demo
 
 run: build ## run the agent with ./cwmp-agent.yaml
 	$(BIN) run --config cwmp-agent.yaml

@@ -12,8 +12,8 @@ import (
 
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
-	"github.com/cwmp-agent/cwmp-agent/internal/logring"
 	"github.com/cwmp-agent/cwmp-agent/internal/linux/sysinfo"
+	"github.com/cwmp-agent/cwmp-agent/internal/logring"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
@@ -185,7 +185,7 @@ func TestGatewayLANHosts(t *testing.T) {
 	defer acs.Close()
 	c, err := Build(Config{Root: "InternetGatewayDevice", Factory: map[string]string{
 		"InternetGatewayDevice.ManagementServer.URL": acs.URL, "InternetGatewayDevice.DeviceInfo.ManufacturerOUI": "00D09E",
-		"InternetGatewayDevice.DeviceInfo.SerialNumber": "GW1"}, Host: &sysinfo.Host{Root: "../sysinfo/testdata/root"}})
+		"InternetGatewayDevice.DeviceInfo.SerialNumber": "GW1"}, Host: &sysinfo.Host{Root: "../internal/linux/sysinfo/testdata/root"}})
 	require.NoError(t, err)
 	c.SyncHosts()
 	vs, err := c.Tree.GetValues([]string{"InternetGatewayDevice.LANDevice.1.Hosts."})
@@ -210,9 +210,9 @@ func TestGatewayLANHosts(t *testing.T) {
 
 func TestUptimeFromProc(t *testing.T) {
 	c, err := Build(Config{Root: "Device", Factory: map[string]string{"Device.DeviceInfo.ManufacturerOUI": "00D09E",
-		"Device.DeviceInfo.SerialNumber": "UP1"}, Host: &sysinfo.Host{Root: "../sysinfo/testdata/root"}})
+		"Device.DeviceInfo.SerialNumber": "UP1"}, Host: &sysinfo.Host{Root: "../internal/linux/sysinfo/testdata/root"}})
 	require.NoError(t, err)
-	want, err := (sysinfo.Host{Root: "../sysinfo/testdata/root"}).Uptime()
+	want, err := (sysinfo.Host{Root: "../internal/linux/sysinfo/testdata/root"}).Uptime()
 	require.NoError(t, err)
 	assert.Equal(t, fmt.Sprint(want), c.Tree.MustGet("Device.DeviceInfo.UpTime"), "a real device reports /proc/uptime")
 }

@@ -10,18 +10,17 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
 	"github.com/cwmp-agent/cwmp-agent/internal/clock"
+	"github.com/cwmp-agent/cwmp-agent/internal/redact"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 
@@ -122,8 +121,10 @@ type Config struct {
 	OnSession func(SessionResult)
 	Clock     clock.Clock
 	// Rand returns a uniform number in [0,1); nil uses math/rand/v2.
-	Rand   func() float64
-	Logger *slog.Logger
+	Rand func() float64
+	// UserAgent is sent on every HTTP request; "" is DefaultUserAgent.
+	UserAgent string
+	Logger    *slog.Logger
 }
 
 // SessionResult describes one finished session.
@@ -239,6 +240,9 @@ func New(cfg Config) (*Agent, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.UserAgent == "" {
+		cfg.UserAgent = DefaultUserAgent
 	}
 	a := &Agent{
 		cfg:          cfg,
@@ -659,7 +663,7 @@ func (a *Agent) handleURLChange() {
 			a.ensureBootstrapLocked(url)
 		}
 		a.saveLocked()
-		a.log.Info("ACS URL changed; next session bootstraps", "url", RedactURL(url))
+		a.log.Info("ACS URL changed; next session bootstraps", "url", redact.URL(url))
 	}
 	a.mu.Unlock()
 	if set || changed {
@@ -728,20 +732,6 @@ func (a *Agent) handleReboot(ctx context.Context) {
 // sortTransfers keeps transfers in creation order.
 func (a *Agent) sortTransfersLocked() {
 	sort.Slice(a.st.Transfers, func(i, j int) bool { return a.st.Transfers[i].ID < a.st.Transfers[j].ID })
-}
-
-// RedactURL hides the password of a URL's userinfo, for logs: an ACS URL
-// may carry credentials (http://user:password@host/), and the log reaches
-// DeviceInfo.DeviceLog and uploaded log files.
-func RedactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil {
-		if strings.Contains(s, "@") {
-			return "(unparsable URL, not shown)"
-		}
-		return s
-	}
-	return u.Redacted()
 }
 
 // errorf builds an error with the package prefix.

@@ -139,6 +139,7 @@ func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.Eve
 	if err != nil {
 		return err
 	}
+	x.userAgent = a.cfg.UserAgent
 	if a.cfg.ConnReq != nil {
 		a.cfg.ConnReq.Refresh(acsURL)
 	}

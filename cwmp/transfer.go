@@ -467,7 +467,7 @@ func (a *Agent) fetch(ctx context.Context, method, rawURL, user, pass string, bo
 		} else {
 			req.ContentLength = int64(len(body))
 		}
-		req.Header.Set("User-Agent", UserAgent)
+		req.Header.Set("User-Agent", a.cfg.UserAgent)
 		if h := auth.Authorization(method, u.RequestURI()); h != "" {
 			req.Header.Set("Authorization", h)
 		}

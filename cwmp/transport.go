@@ -20,8 +20,8 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 
-// UserAgent is sent on every HTTP request; cmd/cwmp-agent stamps the version.
-var UserAgent = "cwmp-agent"
+// DefaultUserAgent is the User-Agent of Config.UserAgent's zero value.
+const DefaultUserAgent = "cwmp-agent"
 
 // HTTPError is an HTTP status that fails a session (TR-069 3.7.1.4: any
 // 4xx or 5xx other than the one 401 of authentication).
@@ -123,6 +123,7 @@ type exchanger struct {
 	auth      digest.Client
 	cookies   []*http.Cookie
 	redirects int
+	userAgent string
 }
 
 func newExchanger(client *http.Client, acsURL, user, pass string, timeout time.Duration) (*exchanger, error) {
@@ -130,7 +131,7 @@ func newExchanger(client *http.Client, acsURL, user, pass string, timeout time.D
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("cwmp: ACS URL %q is not an http(s) URL", acsURL)
 	}
-	x := &exchanger{client: client, url: u, timeout: timeout}
+	x := &exchanger{client: client, url: u, timeout: timeout, userAgent: DefaultUserAgent}
 	x.auth.Username, x.auth.Password = user, pass
 	return x, nil
 }
@@ -187,7 +188,7 @@ func (x *exchanger) post(ctx context.Context, body []byte) ([]byte, error) {
 			req.Header.Set("Content-Type", contentTypeSOAP)
 			req.Header["SOAPAction"] = []string{""}
 		}
-		req.Header.Set("User-Agent", UserAgent)
+		req.Header.Set("User-Agent", x.userAgent)
 		for _, c := range x.cookies {
 			req.AddCookie(c)
 		}

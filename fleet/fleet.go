@@ -22,8 +22,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/cpe"
+	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )

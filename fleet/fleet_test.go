@@ -13,9 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cwmp-agent/cwmp-agent/cpe"
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
-	"github.com/cwmp-agent/cwmp-agent/cpe"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testfiles"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 	"github.com/cwmp-agent/cwmp-agent/schemas"

@@ -18,9 +18,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cwmp-agent/cwmp-agent/cpe/control"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
-	"github.com/cwmp-agent/cwmp-agent/cpe/control"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/netlab"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 	"github.com/cwmp-agent/cwmp-agent/schemas"

@@ -69,7 +69,7 @@ periodic_inform: {enable: false}
 	defer cancel()
 	id := "00D09E-Box-FLOOD"
 	require.NoError(t, acs.WaitSessions(ctx, id, 1), log.String())
-	out, err := cli(t, nil, "get", "Device.ManagementServer.ConnectionRequestURL", "--socket", sock)
+	out, err := runCLI(t, nil, "get", "Device.ManagementServer.ConnectionRequestURL", "--socket", sock)
 	require.NoError(t, err, out)
 	crURL := strings.TrimSpace(out)
 	host := regexp.MustCompile(`^http://([^/]+)`).FindStringSubmatch(crURL)[1]
@@ -118,7 +118,7 @@ periodic_inform: {enable: false}
 	_, err = acs.WaitEventAfter(ctx, id, "6 CONNECTION REQUEST", before)
 	require.NoError(t, err)
 	// The control socket answers.
-	out, err = cli(t, nil, "get", "Device.DeviceInfo.SerialNumber", "--socket", sock)
+	out, err = runCLI(t, nil, "get", "Device.DeviceInfo.SerialNumber", "--socket", sock)
 	require.NoError(t, err, out)
 	assert.Equal(t, "FLOOD\n", out)
 	stopFlood()
@@ -157,7 +157,7 @@ periodic_inform: {enable: false}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	require.NoError(t, acs.WaitSessions(ctx, "00D09E-Box-GUESS", 1), log.String())
-	out, err := cli(t, nil, "get", "Device.ManagementServer.ConnectionRequestURL", "--socket", sock)
+	out, err := runCLI(t, nil, "get", "Device.ManagementServer.ConnectionRequestURL", "--socket", sock)
 	require.NoError(t, err)
 	crURL := strings.TrimSpace(out)
 

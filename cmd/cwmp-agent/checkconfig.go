@@ -3,23 +3,25 @@ package main
 import (
 	"errors"
 	"fmt"
+
+	"github.com/cwmp-agent/cwmp-agent/cmd/internal/cli"
 )
 
 // cmdCheckConfig validates a configuration and its mapping file without
 // running anything: every problem is printed with its file and line.
 func cmdCheckConfig(args []string) error {
-	cf := newCommonFlags("check-config", "--config FILE")
-	if err := parseFlags(cf.fs, args); err != nil {
+	cf := newCommon("check-config", "--config FILE")
+	if err := cli.Parse(cf.FS, args); err != nil {
 		return err
 	}
-	cfg, _, err := cf.load()
+	cfg, err := load(cf)
 	if err != nil {
 		list := []error{err}
 		if j, ok := err.(interface{ Unwrap() []error }); ok {
 			list = j.Unwrap()
 		}
 		for _, e := range list {
-			fmt.Fprintln(stderr, e)
+			fmt.Fprintln(cli.Stderr, e)
 		}
 		return fmt.Errorf("check-config: %d problem(s)", len(list))
 	}
@@ -27,6 +29,6 @@ func cmdCheckConfig(args []string) error {
 		return errors.New("check-config: give --config FILE")
 	}
 	fmt.Fprintf(ctlOut, "%s: OK (root %s, serial %s, %d mounts from %q)\n", cfg.File, cfg.Device.Root, cfg.Device.SerialNumber,
-		len(cfg.Mapping.Entries), cfg.Mapping.File)
+		len(cfg.Mapping), cfg.MappingFile)
 	return nil
 }

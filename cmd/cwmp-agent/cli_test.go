@@ -15,10 +15,26 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 )
 
+// command is the binary and arguments of a command as users type it: the
+// fleet's and the STUN server's commands were cwmp-agent subcommands and
+// are their own programs now.
+func command(args ...string) (string, []string) {
+	switch args[0] {
+	case "fleet":
+		return fleetBinary, append([]string{"run"}, args[1:]...)
+	case "demo", "test-acs":
+		return fleetBinary, args
+	case "stun-server":
+		return stunBinary, args[1:]
+	}
+	return binary, args
+}
+
 // cli runs the built binary and returns its combined output and error.
-func cli(t *testing.T, env []string, args ...string) (string, error) {
+func runCLI(t *testing.T, env []string, args ...string) (string, error) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	bin, args := command(args...)
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
@@ -57,7 +73,7 @@ control: {socket: `+sock+`}
 	var env []string
 	ok := func(args ...string) string {
 		t.Helper()
-		out, err := cli(t, env, args...)
+		out, err := runCLI(t, env, args...)
 		require.NoError(t, err, "%v: %s", args, out)
 		return out
 	}
@@ -101,7 +117,7 @@ control: {socket: `+sock+`}
 		{"dnsmasq-script", "add", "--bogus"},
 		{"check-config", "--bogus"},
 	} {
-		out, err := cli(t, env, args...)
+		out, err := runCLI(t, env, args...)
 		assert.Error(t, err, "%v", args)
 		assert.Contains(t, out, "unknown flag: --bogus", "%v", args)
 	}
@@ -116,7 +132,8 @@ func TestHelpExitsZero(t *testing.T) {
 		{"demo", "-h"}, {"fleet", "--help"}, {"test-acs", "-h"}, {"stun-server", "--help"}, {"check-config", "-h"},
 		{"dhcp", "option125", "-h"}, {"dhcp", "hook", "--help"}, {"dnsmasq-config", "-h"}, {"dnsmasq-script", "--help"},
 	} {
-		cmd := exec.Command(binary, args...)
+		bin, args := command(args...)
+		cmd := exec.Command(bin, args...)
 		var errb strings.Builder
 		cmd.Stderr = &errb
 		out, err := cmd.Output()
@@ -153,11 +170,11 @@ log: {level: debug}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	require.NoError(t, acs.WaitSessions(ctx, "00D09E-Box-S1", 1), stderr.String())
-	out, err := cli(t, nil, "set", "Device.ManagementServer.URL", withCreds("second-s3cret"), "--socket", sock)
+	out, err := runCLI(t, nil, "set", "Device.ManagementServer.URL", withCreds("second-s3cret"), "--socket", sock)
 	require.NoError(t, err, out)
 	require.Eventually(t, func() bool { return strings.Contains(stderr.String(), "ACS URL changed") }, 10*time.Second, 20*time.Millisecond)
 	time.Sleep(200 * time.Millisecond)
-	log, err := cli(t, nil, "get", "Device.DeviceInfo.DeviceLog", "--socket", sock)
+	log, err := runCLI(t, nil, "get", "Device.DeviceInfo.DeviceLog", "--socket", sock)
 	require.NoError(t, err)
 	for _, secret := range []string{"first-s3cret", "second-s3cret", "acs-pass-1", "cr-pass-1"} {
 		assert.NotContains(t, stderr.String(), secret)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/cwmp-agent/cwmp-agent/cmd/internal/cli"
+	"github.com/cwmp-agent/cwmp-agent/cmd/internal/config"
 	"github.com/cwmp-agent/cwmp-agent/cpe/control"
 )
 
@@ -14,19 +16,19 @@ var ctlOut io.Writer = os.Stdout
 
 // cmdControl runs get, set, dump and inform against the running agent.
 func cmdControl(op string, args []string) error {
-	fs := newFlags(op, map[string]string{
+	fs := cli.NewFlags(program, op, map[string]string{
 		"get":    "PATH... [--config FILE | --socket PATH]",
 		"set":    "PATH VALUE [PATH VALUE]... [--config FILE | --socket PATH] (a value starting with - after --)",
 		"dump":   "[PATH] [--format json|text] [--config FILE | --socket PATH]",
 		"inform": "[EVENT] [--config FILE | --socket PATH]",
 	}[op])
-	config := fs.String("config", "", "configuration file (for control.socket)")
+	cfgFile := fs.String("config", "", "configuration file (for control.socket)")
 	socket := fs.String("socket", "", "control socket path")
 	format := fs.String("format", "", "dump: json (default) or text")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	path, err := socketPath(*config, *socket)
+	path, err := config.SocketPath(*cfgFile, *socket)
 	if err != nil {
 		return err
 	}
@@ -83,23 +85,4 @@ func cmdControl(op string, args []string) error {
 		}
 	}
 	return nil
-}
-
-// socketPath finds the control socket: --socket, else control.socket of
-// --config, of CWMP_AGENT_CONTROL_SOCKET, or the default. Scripts run by
-// DHCP clients and dnsmasq get no arguments of ours, so the environment
-// variable is how they are pointed elsewhere.
-func socketPath(config, socket string) (string, error) {
-	if socket != "" {
-		return socket, nil
-	}
-	v := newViper()
-	if config != "" {
-		v.SetConfigFile(config)
-		v.SetConfigType("yaml")
-		if err := v.ReadInConfig(); err != nil {
-			return "", &ConfigError{Key: "--config " + config, Err: err}
-		}
-	}
-	return v.GetString(vkey("control.socket")), nil
 }

@@ -12,8 +12,10 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/cwmp-agent/cwmp-agent/cpe/control"
+	"github.com/cwmp-agent/cwmp-agent/cmd/internal/cli"
+	"github.com/cwmp-agent/cwmp-agent/cmd/internal/config"
 	"github.com/cwmp-agent/cwmp-agent/cpe"
+	"github.com/cwmp-agent/cwmp-agent/cpe/control"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 	"github.com/cwmp-agent/cwmp-agent/tr111/assoc"
 )
@@ -38,18 +40,18 @@ func cmdDHCP(args []string) error {
 // configuration (device.oui, device.serial_number, device.product_class).
 // extra adds the command's own flags.
 func identityFromConfig(name string, args []string, extra func(*pflag.FlagSet)) (tr111.Identity, *pflag.FlagSet, error) {
-	cf := newCommonFlags(name, "[--config FILE] [flags]")
+	cf := newCommon(name, "[--config FILE] [flags]")
 	if extra != nil {
-		extra(cf.fs)
+		extra(cf.FS)
 	}
-	if err := parseFlags(cf.fs, args); err != nil {
+	if err := cli.Parse(cf.FS, args); err != nil {
 		return tr111.Identity{}, nil, err
 	}
-	cfg, _, err := cf.load()
+	cfg, err := load(cf)
 	if err != nil {
 		return tr111.Identity{}, nil, err
 	}
-	return tr111.Identity{ManufacturerOUI: cfg.Device.OUI, SerialNumber: cfg.Device.SerialNumber, ProductClass: cfg.Device.ProductClass}, cf.fs, nil
+	return tr111.Identity{ManufacturerOUI: cfg.Device.OUI, SerialNumber: cfg.Device.SerialNumber, ProductClass: cfg.Device.ProductClass}, cf.FS, nil
 }
 
 // cmdOption125 prints the Device Identity option for DHCP clients that the
@@ -75,12 +77,12 @@ func cmdOption125(args []string) error {
 // then runs the --chain script (the DHCP client's usual one) so that the
 // interface is still configured.
 func cmdDHCPHook(args []string) error {
-	fs := newFlags("dhcp hook", "[EVENT...] [--chain SCRIPT] [--config FILE | --socket PATH] [--root ROOT]")
-	config := fs.String("config", "", "configuration file (for control.socket)")
+	fs := cli.NewFlags(program, "dhcp hook", "[EVENT...] [--chain SCRIPT] [--config FILE | --socket PATH] [--root ROOT]")
+	cfgFile := fs.String("config", "", "configuration file (for control.socket)")
 	socket := fs.String("socket", "", "control socket path")
 	chain := fs.String("chain", "", "script to run afterwards with the same arguments (udhcpc's default.script)")
 	root := fs.String("root", "Device", "data model root of the agent")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	rest := fs.Args()
@@ -98,7 +100,7 @@ func cmdDHCPHook(args []string) error {
 		if action == assoc.HookClear {
 			id = nil
 		}
-		path, err := socketPath(*config, *socket)
+		path, err := config.SocketPath(*cfgFile, *socket)
 		if err != nil {
 			return err
 		}
@@ -124,17 +126,17 @@ func cmdDHCPHook(args []string) error {
 // dnsmasq: it hands each lease event to the running agent, whose
 // ManageableDevice table follows them (TR-111 1.2.1).
 func cmdDnsmasqScript(args []string) error {
-	fs := newFlags("dnsmasq-script", "add|old|del MAC IP [HOSTNAME] [--config FILE | --socket PATH]")
-	config := fs.String("config", "", "configuration file (for control.socket)")
+	fs := cli.NewFlags(program, "dnsmasq-script", "add|old|del MAC IP [HOSTNAME] [--config FILE | --socket PATH]")
+	cfgFile := fs.String("config", "", "configuration file (for control.socket)")
 	socket := fs.String("socket", "", "control socket path")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	ev, ok, err := assoc.ParseDnsmasqScript(fs.Args(), os.Getenv, time.Now())
 	if err != nil || !ok {
 		return err
 	}
-	path, err := socketPath(*config, *socket)
+	path, err := config.SocketPath(*cfgFile, *socket)
 	if err != nil {
 		return err
 	}
@@ -152,7 +154,7 @@ func cmdDnsmasqScript(args []string) error {
 		if serr := cpe.SpoolLeaseEvent(dir, a); serr != nil {
 			return fmt.Errorf("%w; and the event could not be kept: %w", err, serr)
 		}
-		fmt.Fprintf(stderr, "cwmp-agent dnsmasq-script: the agent is not running; the %s event of %s is kept in %s for its start\n", ev.Action, ev.MAC, dir)
+		fmt.Fprintf(cli.Stderr, "cwmp-agent dnsmasq-script: the agent is not running; the %s event of %s is kept in %s for its start\n", ev.Action, ev.MAC, dir)
 		return nil
 	}
 	return err

@@ -66,7 +66,7 @@ func TestREADMEStunServerAPIExample(t *testing.T) {
 	creds := filepath.Join(dir, "credentials")
 	require.NoError(t, os.WriteFile(creds, []byte("cpe-00D09E-SN1 stun-secret acs cr-secret\n"), 0o600))
 	srvDir := filepath.Join(dir, "stun-server")
-	srv := exec.Command(binary, "stun-server", "--listen", fmt.Sprintf("127.0.0.1:%d", stunPort), "--credentials", creds,
+	srv := exec.Command(stunBinary, "--listen", fmt.Sprintf("127.0.0.1:%d", stunPort), "--credentials", creds,
 		"--api", fmt.Sprintf("127.0.0.1:%d", apiPort), "--state-dir", srvDir)
 	var srvLog syncBuffer
 	srv.Stderr = &srvLog

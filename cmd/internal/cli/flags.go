@@ -1,39 +1,42 @@
-package main
+// Package cli holds what the three commands share: GNU-style flags, the
+// flags that set configuration keys, and logging with its redaction.
+package cli
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/spf13/pflag"
 )
 
-// helpOut is where --help writes (standard output: asking for help is not
+// HelpOut is where --help writes (standard output: asking for help is not
 // an error, so it exits 0, as Go's flag package and GNU tools do).
-var helpOut io.Writer = os.Stdout
+var HelpOut io.Writer = os.Stdout
 
-// newFlags builds a subcommand's flag set. Flags are GNU-style: accepted
+// NewFlags builds a subcommand's flag set. Flags are GNU-style: accepted
 // before and after the arguments, "--" ends them, an unknown one is an
 // error that names it, and --help or -h prints usage.
-func newFlags(name, synopsis string) *pflag.FlagSet {
+func NewFlags(program, name, synopsis string) *pflag.FlagSet {
 	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
 	fs.SortFlags = false
 	fs.SetOutput(io.Discard) // errors are returned and printed once by main
 	fs.Usage = func() {
-		fmt.Fprintf(helpOut, "Usage: cwmp-agent %s %s\n\nFlags:\n%s", name, synopsis, fs.FlagUsages())
+		fmt.Fprintf(HelpOut, "Usage: %s %s %s\n\nFlags:\n%s", program, name, synopsis, fs.FlagUsages())
 	}
 	return fs
 }
 
-// parseFlags parses args, flags and arguments in any order. It moves the
+// Parse parses args, flags and arguments in any order. It moves the
 // flags (with their values) before the arguments so that what pflag sees
 // is unambiguous, and it accepts the single-dash long form of Go's flag
 // package (-config FILE), which earlier releases documented. An argument
 // that is a negative number (`set PATH -1`) stays an argument: no flag
 // here is a digit.
-func parseFlags(fs *pflag.FlagSet, args []string) error {
+func Parse(fs *pflag.FlagSet, args []string) error {
 	var flags, rest []string
 	for i := 0; i < len(args); i++ {
 		a := args[i]
@@ -69,4 +72,37 @@ func parseFlags(fs *pflag.FlagSet, args []string) error {
 func isNumber(s string) bool {
 	_, err := strconv.ParseFloat(s, 64)
 	return err == nil
+}
+
+// Common is the flag set of a command that reads the configuration:
+// --config and the flags of config.FlagKeys.
+type Common struct {
+	FS     *pflag.FlagSet
+	Config *string
+}
+
+// NewCommon builds it.
+func NewCommon(program, name, synopsis string, flagKeys map[string]string) *Common {
+	fs := NewFlags(program, name, synopsis)
+	c := &Common{FS: fs, Config: fs.String("config", "", "YAML configuration file")}
+	names := make([]string, 0, len(flagKeys))
+	for n := range flagKeys {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fs.String(n, "", "sets "+flagKeys[n])
+	}
+	return c
+}
+
+// Set returns the keys the flags that were given set, with their values.
+func (c *Common) Set(flagKeys map[string]string) map[string]string {
+	out := map[string]string{}
+	c.FS.Visit(func(f *pflag.Flag) {
+		if k, ok := flagKeys[f.Name]; ok {
+			out[k] = f.Value.String()
+		}
+	})
+	return out
 }

@@ -1,4 +1,4 @@
-package main
+package config
 
 import (
 	"os"
@@ -20,18 +20,14 @@ func FuzzConfig(f *testing.F) {
 		if err := os.WriteFile(p, b, 0o600); err != nil {
 			t.Fatal(err)
 		}
-		cf := newCommonFlags("run", "")
-		if err := cf.fs.Parse([]string{"--config", p}); err != nil {
-			t.Fatal(err)
-		}
-		cfg, _, err := cf.load()
+		cfg, err := Load(Source{File: p, Env: func(string) (string, bool) { return "", false }})
 		if err != nil {
 			if !strings.Contains(err.Error(), "config: ") {
 				t.Fatalf("an error that names nothing: %v", err)
 			}
 			return
 		}
-		if cfg.ACS.URL == "" || !ouiRE.MatchString(cfg.Device.OUI) || cfg.Device.SerialNumber == "" {
+		if cfg.ACS.URL == "" || !OUIPattern.MatchString(cfg.Device.OUI) || cfg.Device.SerialNumber == "" {
 			t.Fatalf("an invalid configuration loaded: %+v", cfg)
 		}
 	})

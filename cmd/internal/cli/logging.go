@@ -1,39 +1,43 @@
-package main
+package cli
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"strings"
 	"sync/atomic"
 
-	"github.com/cwmp-agent/cwmp-agent/cwmp"
+	"github.com/cwmp-agent/cwmp-agent/cmd/internal/confkit"
+	"github.com/cwmp-agent/cwmp-agent/internal/redact"
 
 	"github.com/cwmp-agent/cwmp-agent/internal/logring"
 )
 
-// logSetup is the agent's logging: text or JSON to stderr, a copy of the
+// Logs is the agent's logging: text or JSON to stderr, a copy of the
 // tail in a ring for DeviceInfo.DeviceLog, level and format changeable at
 // run time (SIGHUP).
-type logSetup struct {
+type Logs struct {
 	level slog.LevelVar
 	inner atomic.Pointer[slog.Handler]
-	ring  *logring.Ring
+	Ring  *logring.Ring
 	out   io.Writer
 }
 
-func newLogSetup(level, format string, out io.Writer) *logSetup {
-	l := &logSetup{ring: logring.New(32 << 10), out: out}
-	l.apply(level, format)
+// NewLogs logs at level in format ("text" or "json") to out.
+func NewLogs(level, format string, out io.Writer) *Logs {
+	l := &Logs{Ring: logring.New(32 << 10), out: out}
+	l.Apply(level, format)
 	return l
 }
 
-func (l *logSetup) apply(level, format string) {
+// Apply changes the level and format (SIGHUP).
+func (l *Logs) Apply(level, format string) {
 	var lv slog.Level
 	lv.UnmarshalText([]byte(level))
 	l.level.Set(lv)
-	w := io.MultiWriter(l.out, l.ring)
+	w := io.MultiWriter(l.out, l.Ring)
 	opts := &slog.HandlerOptions{Level: &l.level, ReplaceAttr: redactAttr}
 	var h slog.Handler
 	if format == "json" {
@@ -44,12 +48,13 @@ func (l *logSetup) apply(level, format string) {
 	l.inner.Store(&h)
 }
 
-func (l *logSetup) logger() *slog.Logger { return slog.New(&swapHandler{l: l}) }
+// Logger is a logger that follows Apply.
+func (l *Logs) Logger() *slog.Logger { return slog.New(&swapHandler{l: l}) }
 
 // swapHandler forwards to the current handler, replaying With calls, so that
 // loggers made before a SIGHUP follow the new format.
 type swapHandler struct {
-	l   *logSetup
+	l   *Logs
 	ops []func(slog.Handler) slog.Handler
 }
 
@@ -72,7 +77,8 @@ func (s *swapHandler) WithGroup(g string) slog.Handler {
 	return &swapHandler{l: s.l, ops: append(append([]func(slog.Handler) slog.Handler(nil), s.ops...), func(h slog.Handler) slog.Handler { return h.WithGroup(g) })}
 }
 
-var stderr io.Writer = os.Stderr
+// Stderr is where the commands write their errors and logs (tests replace it).
+var Stderr io.Writer = os.Stderr
 
 // redactAttr is the last guard against a URL's password reaching the log
 // (and through it DeviceInfo.DeviceLog and uploaded log files): any string
@@ -84,25 +90,40 @@ func redactAttr(_ []string, a slog.Attr) slog.Attr {
 		if v.Kind() == slog.KindAny {
 			if err, ok := v.Any().(error); ok {
 				if s := err.Error(); strings.Contains(s, "://") && strings.Contains(s, "@") {
-					return slog.String(a.Key, redactURLs(s))
+					return slog.String(a.Key, redact.URLs(s))
 				}
 			}
 		}
 		return a
 	}
 	if s := v.String(); strings.Contains(s, "://") && strings.Contains(s, "@") {
-		return slog.String(a.Key, redactURLs(s))
+		return slog.String(a.Key, redact.URLs(s))
 	}
 	return a
 }
 
-// redactURLs hides the password of every URL in s.
-func redactURLs(s string) string {
-	fields := strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == '"' || r == '\'' || r == '<' || r == '>' })
-	for _, f := range fields {
-		if strings.Contains(f, "://") && strings.Contains(f, "@") {
-			s = strings.ReplaceAll(s, f, cwmp.RedactURL(f))
-		}
+// EnvPrefix starts the environment variable of every configuration key
+// (CWMP_AGENT_ACS_URL for acs.url).
+const EnvPrefix = "CWMP_AGENT_"
+
+// Log is the log section of the configuration, shared by every command.
+type Log struct {
+	Level  string `yaml:"level" help:"debug, info, warn or error"`
+	Format string `yaml:"format" help:"text or json (log/slog)"`
+}
+
+// Validate checks it.
+func (l Log) Validate() []error {
+	var errs []error
+	switch l.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, &confkit.Error{Key: "log.level", Err: fmt.Errorf("%q: must be debug, info, warn or error", l.Level)})
 	}
-	return s
+	switch l.Format {
+	case "text", "json":
+	default:
+		errs = append(errs, &confkit.Error{Key: "log.format", Err: fmt.Errorf("%q: must be text or json", l.Format)})
+	}
+	return errs
 }

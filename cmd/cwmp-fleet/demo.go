@@ -8,8 +8,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
+	"github.com/cwmp-agent/cwmp-agent/cmd/internal/cli"
+	"github.com/cwmp-agent/cwmp-agent/cmd/internal/config"
 	"github.com/cwmp-agent/cwmp-agent/cpe"
+	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 
@@ -20,10 +22,10 @@ var demoOut io.Writer = os.Stdout
 // SetParameterValues, an AddObject and a Connection Request, and prints what
 // went over the wire.
 func cmdDemo(args []string) error {
-	fs := newFlags("demo", "[-v] [--root ROOT]")
+	fs := cli.NewFlags(program, "demo", "[-v] [--root ROOT]")
 	verbose := fs.BoolP("verbose", "v", false, "print every envelope in full")
 	root := fs.String("root", "Device", "Device or InternetGatewayDevice")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	out := demoOut
@@ -37,8 +39,8 @@ func cmdDemo(args []string) error {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	logs := newLogSetup("error", "text", io.Discard)
-	cfg := &Config{}
+	logs := cli.NewLogs("error", "text", io.Discard)
+	cfg := config.Defaults()
 	cfg.ACS.URL = acs.URL
 	cfg.ACS.Version, cfg.ACS.ResponseTimeout, cfg.ACS.RetryMinWait, cfg.ACS.RetryMultiplier = "1.4", 10*time.Second, time.Second, 2000
 	cfg.Device.Root, cfg.Device.Manufacturer, cfg.Device.OUI, cfg.Device.ProductClass = *root, "cwmp-agent", "00D09E", "Demo"
@@ -47,8 +49,9 @@ func cmdDemo(args []string) error {
 	cfg.StateDir = dir
 	cfg.ConnectionRequest.Listen, cfg.ConnectionRequest.Username, cfg.ConnectionRequest.Password = "127.0.0.1:0", "acs", "demo-secret"
 	cfg.Periodic.Enable, cfg.Periodic.Interval = false, 3600
-	cfg.NotifyPoll = 10 * time.Second
-	cc := cpeConfig(cfg, logs)
+	cfg.Notify.PollInterval = 10 * time.Second
+	cfg.UDP.Listen, cfg.Control.Socket = "", "" // the demo opens no port of the agent's defaults
+	cc := cfg.CPE(logs.Logger(), logs.Ring)
 	c, err := cpe.Build(cc)
 	if err != nil {
 		return err

@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cwmp-agent/cwmp-agent/cmd/internal/cli"
+	"github.com/cwmp-agent/cwmp-agent/cmd/internal/config"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/fleet"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
@@ -24,10 +26,10 @@ import (
 
 var fleetOut io.Writer = os.Stderr
 
-// cmdFleet runs N virtual CPEs in this process (see internal/fleet).
+// cmdFleet runs N virtual CPEs in this process (see package fleet).
 func cmdFleet(args []string) error {
-	cf := newCommonFlags("fleet", "--count N [flags]")
-	fs := cf.fs
+	cf := cli.NewCommon(program, "run", "--count N [flags]", config.FlagKeys)
+	fs := cf.FS
 	count := fs.Int("count", 100, "number of virtual CPEs")
 	first := fs.Int("first", 1, "index of the first CPE")
 	serial := fs.String("serial-pattern", "SIM%06d", "serial number pattern (one %d)")
@@ -47,10 +49,10 @@ func cmdFleet(args []string) error {
 	// The serial numbers come from the pattern; the configuration's own is
 	// not needed.
 	args = append([]string{"--serial", "FLEET"}, args...)
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	cfg, _, err := cf.load()
+	cfg, err := config.Load(config.Source{File: *cf.Config, Flags: cf.Set(config.FlagKeys)})
 	if err != nil {
 		return err
 	}
@@ -58,12 +60,13 @@ func cmdFleet(args []string) error {
 	if *sourceIPs != "" {
 		ip, n, err := net.ParseCIDR(*sourceIPs)
 		if err != nil || ip.To4() == nil {
-			return &ConfigError{Key: "--source-ips", Err: fmt.Errorf("%q: want an IPv4 network such as 127.1.0.0/16", *sourceIPs)}
+			return &config.Error{Key: "--source-ips", Err: fmt.Errorf("%q: want an IPv4 network such as 127.1.0.0/16", *sourceIPs)}
 		}
 		sources = n
 	}
-	logs := newLogSetup(cfg.Log.Level, cfg.Log.Format, stderr)
-	base := cpeConfig(cfg, logs)
+	logs := cli.NewLogs(cfg.Log.Level, cfg.Log.Format, cli.Stderr)
+	base := cfg.CPE(logs.Logger(), logs.Ring)
+	base.Agent.UserAgent = "cwmp-fleet/" + version
 	base.Host = nil // virtual CPEs have no interface of their own
 	factory, skipped, err := fleetFactory(cfg, *template, *periodic)
 	if err != nil {
@@ -76,7 +79,7 @@ func cmdFleet(args []string) error {
 	if *count > 1000 {
 		// A fleet's log at info level would be a line per session.
 		if cfg.Log.Level == "info" {
-			logs.apply("warn", cfg.Log.Format)
+			logs.Apply("warn", cfg.Log.Format)
 		}
 	}
 	built := time.Now()
@@ -87,8 +90,8 @@ func cmdFleet(args []string) error {
 	// The shared listeners are the configuration's own:
 	// connection_request.listen and udp_connection_request.listen.
 	f, err := fleet.New(fleet.Config{Count: *count, First: *first, Serial: *serial, Base: base, StateDir: stateDir,
-		CRListen: cfg.ConnectionRequest.Listen, CRHost: *crHost, UDPListen: cfg.UDPListen, CRUsername: *crUser, CRPassword: *crPass,
-		Rate: *rate, SourceIPs: sources, Logger: logs.logger()})
+		CRListen: cfg.ConnectionRequest.Listen, CRHost: *crHost, UDPListen: cfg.UDP.Listen, CRUsername: *crUser, CRPassword: *crPass,
+		Rate: *rate, SourceIPs: sources, Logger: logs.Logger()})
 	if err != nil {
 		return err
 	}
@@ -164,7 +167,7 @@ func cmdFleet(args []string) error {
 // fleetFactory is what every CPE of the fleet shares: the template's
 // values, the configuration's ACS settings (ManagementServer.* from the
 // template yield to them), then `parameters`, which wins over both.
-func fleetFactory(cfg *Config, template string, periodic int) (map[string]string, map[string]int, error) {
+func fleetFactory(cfg *config.Agent, template string, periodic int) (map[string]string, map[string]int, error) {
 	out := map[string]string{}
 	for k, v := range cfg.Factory() {
 		if _, explicit := cfg.Parameters[k]; v != "" || explicit {
@@ -218,11 +221,11 @@ func isTerminal(w io.Writer) bool {
 // of the fleet's performance figures. It answers every Inform, and with
 // --gpv asks each session for those parameters.
 func cmdTestACS(args []string) error {
-	fs := newFlags("test-acs", "[--listen ADDR] [--gpv NAMES]")
+	fs := cli.NewFlags(program, "test-acs", "[--listen ADDR] [--gpv NAMES]")
 	listen := fs.String("listen", "127.0.0.1:7557", "address to listen on")
 	gpv := fs.String("gpv", "", "comma-separated parameter names to ask every session for (GetParameterValues)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
-	if err := parseFlags(fs, args); err != nil {
+	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
 	if *cpuprofile != "" {
