@@ -17,6 +17,9 @@ import (
 func (c *CPE) bind() {
 	t, root := c.Tree, c.cfg.Root
 	uptime := func(string) (string, error) {
+		if c.Agent == nil { // read while the CPE is being built
+			return "0", nil
+		}
 		return strconv.FormatInt(int64(time.Since(c.Agent.BootTime())/time.Second), 10), nil
 	}
 	// A real device reports the system's uptime (/proc/uptime); a virtual

@@ -167,29 +167,20 @@ func Build(cfg Config) (*CPE, error) {
 		}
 	}
 	c.ensureCredentials()
-	ac := cfg.Agent
-	ac.Tree = tree
-	ac.StateDir = cfg.StateDir
-	if ac.Logger == nil {
-		ac.Logger = cfg.Logger
-	}
-	if ac.UploadSource == nil {
-		ac.UploadSource = c.uploadSource
-	}
-	agent, err := cwmp.New(ac)
-	if err != nil {
-		return nil, err
-	}
-	c.Agent = agent
-	c.bind()
-	c.ConnReq = &cwmp.ConnReqServer{Tree: tree, Trigger: agent.ConnectionRequest, Path: agent.ConnectionRequestPath(),
-		PublicURL: cfg.ConnReqURL, Limits: cfg.ConnReqLimits, Clock: ac.Clock, Logger: cfg.Logger.With("component", "connreq")}
+	// The parts are built in the order their data flows, each complete at
+	// construction; what a part tells the agent (a Connection Request, an
+	// Active Notification) goes through trigger, which posts to the agent
+	// built last (it only runs once Run starts).
+	var agent *cwmp.Agent
+	trigger := func(code cwmp.EventCode) { agent.Trigger(code, "") }
+	c.ConnReq = &cwmp.ConnReqServer{Tree: tree, StateDir: cfg.StateDir, Trigger: func() { trigger(cwmp.EventConnectionRequest) },
+		PublicURL: cfg.ConnReqURL, Limits: cfg.ConnReqLimits, Clock: cfg.Agent.Clock, Logger: cfg.Logger.With("component", "connreq")}
 	if cfg.ConnReqListen != "" {
 		if err := c.ConnReq.Listen(cfg.ConnReqListen); err != nil {
 			return nil, err
 		}
 	}
-	agent.AttachConnReq(c.ConnReq)
+	c.bind()
 	if url := tree.MustGet(cfg.Root + ".ManagementServer.URL"); url != "" {
 		c.ConnReq.Refresh(url)
 	}
@@ -207,9 +198,23 @@ func Build(cfg Config) (*CPE, error) {
 			c.afterReset()
 		}
 	})
-	c.Notify = notify.New(notify.Config{Tree: tree, OnActive: func() { agent.Trigger(cwmp.EventValueChange, "") },
-		StateDir: cfg.StateDir, PollInterval: cfg.NotifyPoll, Clock: ac.Clock, Logger: cfg.Logger})
-	agent.SetNotifier(c.Notify)
+	c.Notify = notify.New(notify.Config{Tree: tree, OnActive: func() { trigger(cwmp.EventValueChange) },
+		StateDir: cfg.StateDir, PollInterval: cfg.NotifyPoll, Clock: cfg.Agent.Clock, Logger: cfg.Logger})
+	ac := cfg.Agent
+	ac.Tree, ac.Notifier, ac.ConnReq = tree, c.Notify, c.ConnReq
+	ac.StateDir = cfg.StateDir
+	if ac.Logger == nil {
+		ac.Logger = cfg.Logger
+	}
+	if ac.UploadSource == nil {
+		ac.UploadSource = c.uploadSource
+	}
+	agent, err = cwmp.New(ac)
+	if err != nil {
+		c.ConnReq.Close()
+		return nil, err
+	}
+	c.Agent = agent
 	if cfg.UDPListen != "" {
 		sc := cfg.STUN
 		sc.Store, sc.Root, sc.ListenAddr = tree, cfg.Root, cfg.UDPListen
@@ -221,7 +226,8 @@ func Build(cfg Config) (*CPE, error) {
 			sc.Clock = ac.Clock
 		}
 		if !cfg.VolatileUDPTimestamp {
-			sc.LastTimestamp, sc.SaveTimestamp = agent.LastUDPTimestamp, agent.SetLastUDPTimestamp
+			ts := tr111.OpenTimestamps(cfg.StateDir, cfg.Logger)
+			sc.LastTimestamp, sc.SaveTimestamp = ts.Last, ts.Save
 		}
 		if sc.Logger == nil {
 			sc.Logger = cfg.Logger

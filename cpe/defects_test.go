@@ -17,6 +17,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
@@ -227,4 +228,24 @@ func TestStaleTemporaryFilesRemoved(t *testing.T) {
 	}
 	assert.FileExists(t, filepath.Join(dir, "downloads", "fw.bin"))
 	assert.FileExists(t, filepath.Join(dir, ".keep"))
+}
+
+// TestStateOfEarlierReleasesKept: agent.json once held the Connection
+// Request path and the last UDP Connection Request ts; now the listener
+// and the TR-111 client keep their own files, and read the old ones.
+func TestStateOfEarlierReleasesKept(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, atomicfile.WriteJSON(filepath.Join(dir, "agent.json"), map[string]any{
+		"version": 1, "bootstrapped": true, "bootstrap_url": "http://acs/", "next_seq": 5, "next_transfer": 1,
+		"cr_path": "/0123456789abcdef01234567", "extra": map[string]any{"last_udp_ts": 1700000000},
+	}))
+	c, err := Build(Config{Root: "Device", StateDir: dir, UDPListen: "127.0.0.1:0", Factory: map[string]string{ms + "URL": "http://acs/",
+		"Device.DeviceInfo.ManufacturerOUI": "00D09E", "Device.DeviceInfo.SerialNumber": "OLD", ms + "ConnectionRequestUsername": "cr",
+		ms + "ConnectionRequestPassword": "pw"}})
+	require.NoError(t, err)
+	testrun.Go(t, c.Run)()
+	assert.Equal(t, "/0123456789abcdef01234567", c.ConnReq.URLPath())
+	assert.Contains(t, c.Tree.MustGet(ms+"ConnectionRequestURL"), "/0123456789abcdef01234567")
+	assert.Equal(t, uint64(1700000000), tr111.OpenTimestamps(dir, nil).Last())
+	assert.FileExists(t, filepath.Join(dir, "connreq.json"))
 }

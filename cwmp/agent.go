@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
@@ -54,6 +55,12 @@ type Notifier interface {
 	Delivered(token uint64)
 }
 
+// URLRefresher keeps ManagementServer.ConnectionRequestURL current before
+// each session (*ConnReqServer implements it).
+type URLRefresher interface {
+	Refresh(acsURL string)
+}
+
 // Hooks are commands that apply what the ACS asks for on a real device.
 // Each empty hook means the virtual behaviour: the agent restarts its own
 // process state (Reboot), returns the tree to factory values (FactoryReset)
@@ -74,10 +81,36 @@ type TLSConfig struct {
 	InsecureSkipVerify bool // never in production: disables hostname checks
 }
 
+// Virtual holds what only virtual CPEs need: a fleet runs many agents in
+// one process, and tests drive one. A real device leaves it zero.
+type Virtual struct {
+	// ClientTLS, when set, is used instead of building TLS settings from
+	// Config.TLS (a fleet shares one).
+	ClientTLS *tls.Config
+	// Transport overrides the session's HTTP transport (tests); nil makes
+	// one connection per session.
+	Transport http.RoundTripper
+	// LocalAddr, when set, is the source address of the session's
+	// connection (a fleet gives each virtual CPE its own).
+	LocalAddr net.IP
+	// PeriodicPhase shifts the periodic schedule when PeriodicInformTime is
+	// the Unknown Time, so that a fleet does not inform in lockstep.
+	PeriodicPhase time.Duration
+	// OnSession is told the outcome of every session (fleet statistics).
+	// It runs on the agent's goroutine and must not block.
+	OnSession func(SessionResult)
+	// Rand returns a uniform number in [0,1) for the retry back-off; nil
+	// uses math/rand/v2.
+	Rand func() float64
+}
+
 // Config configures an Agent. Zero values give the defaults noted.
 type Config struct {
 	Tree     DataModel
 	Notifier Notifier
+	// ConnReq keeps ManagementServer.ConnectionRequestURL current; nil
+	// leaves it to someone else.
+	ConnReq URLRefresher
 	// StateDir holds agent.json (events, transfers, bootstrap marker) and
 	// downloaded files; "" keeps everything in memory.
 	StateDir string
@@ -85,15 +118,6 @@ type Config struct {
 	// with SupportedCWMPVersions in the cwmp-1-2 namespace).
 	Version soap.Version
 	TLS     TLSConfig
-	// ClientTLS, when set, is used instead of building TLS settings from
-	// TLS (a fleet shares one).
-	ClientTLS *tls.Config
-	// Transport overrides the HTTP transport (tests, fleets); nil builds one
-	// from TLS.
-	Transport http.RoundTripper
-	// LocalAddr, when set, is the source address of the session's
-	// connection (a fleet gives each virtual CPE its own).
-	LocalAddr net.IP
 	// ResponseTimeout is how long to wait for each ACS response; 0 means 30 s.
 	ResponseTimeout time.Duration
 	// SessionTimeout bounds a whole session; 0 means 10 minutes.
@@ -102,29 +126,21 @@ type Config struct {
 	// RetryIntervalMultiplier (CWMPRetryIntervalMultiplier, 1/1000) 0 means 2000.
 	RetryMinimumWait        time.Duration
 	RetryIntervalMultiplier int
-	// PeriodicPhase shifts the periodic schedule when PeriodicInformTime is
-	// the Unknown Time, so that a fleet does not inform in lockstep.
-	PeriodicPhase time.Duration
-	Hooks         Hooks
+	Hooks                   Hooks
 	// MaxTransferSize caps a download; 0 means 64 MiB.
 	MaxTransferSize int64
 	// UploadSource returns the content of an Upload FileType ("1 Vendor
 	// Configuration File", "2 Vendor Log File"); nil supports none.
 	UploadSource func(fileType string) ([]byte, error)
-	// ConnReq keeps ManagementServer.ConnectionRequestURL current; nil
-	// leaves it to someone else.
-	ConnReq *ConnReqServer
 	// OnReboot and OnFactoryReset run after the virtual reboot or reset.
 	OnReboot       func()
 	OnFactoryReset func()
-	// OnSession is told the outcome of every session (fleet statistics).
-	OnSession func(SessionResult)
-	Clock     clock.Clock
-	// Rand returns a uniform number in [0,1); nil uses math/rand/v2.
-	Rand func() float64
+	Clock          clock.Clock
 	// UserAgent is sent on every HTTP request; "" is DefaultUserAgent.
 	UserAgent string
-	Logger    *slog.Logger
+	// Virtual is for fleets and tests.
+	Virtual Virtual
+	Logger  *slog.Logger
 }
 
 // SessionResult describes one finished session.
@@ -135,8 +151,14 @@ type SessionResult struct {
 	Err      error
 }
 
-// Agent is one CWMP CPE: it owns the sessions with the ACS. One goroutine
-// (Run) runs sessions; other goroutines only post events with Trigger.
+// Agent is one CWMP CPE: it owns the sessions with the ACS.
+//
+// One goroutine, Run's, owns the agent's state: the event queue, the
+// transfers, the schedule, the retry back-off. Sessions and the RPC
+// handlers run on it and use the state directly. Other goroutines post
+// messages to it (Trigger, ConnectionRequest, tree hooks, the transfer
+// runner's outcomes), which it handles between sessions; nothing of the
+// state is behind a lock.
 type Agent struct {
 	cfg      Config
 	dm       DataModel
@@ -147,26 +169,26 @@ type Agent struct {
 	tls      *tls.Config // for sessions and file servers
 	fileOnce sync.Once
 	fileHTTP *http.Client // built on first transfer
-	wake     chan struct{}
+	tasks    *tasks
 
-	mu           sync.Mutex // guards the following
+	// Published for other goroutines (DeviceInfo.UpTime, statistics).
+	boot                atomic.Int64 // unix nanoseconds of the last (re)start
+	sessions, failures  atomic.Uint64
+	retryCountPublished atomic.Int64
+	transferWake        chan struct{}
+
+	// Owned by Run's goroutine.
 	st           agentState
 	retryCount   int
 	retryAt      time.Time
 	nextPeriodic time.Time
 	reschedule   bool
 	bootTime     time.Time
-	inSession    bool
-	curInflight  map[uint64]bool // sequence numbers of the Inform in flight
+	curInflight  map[uint64]bool // sequence numbers of the Inform in flight, during a session
 	urlChanged   bool
 	urlSet       bool
 	askRPC       bool
 	rebootReq    *rebootRequest
-	rpcMethods   []string
-	sessions     uint64
-	failures     uint64
-
-	transferWake chan struct{}
 }
 
 type rebootRequest struct {
@@ -179,22 +201,15 @@ type agentState struct {
 	Version      int         `json:"version"`
 	Bootstrapped bool        `json:"bootstrapped"`
 	BootstrapURL string      `json:"bootstrap_url"`
-	CRPath       string      `json:"cr_path"`
 	Events       []Event     `json:"events"`
 	NextSeq      uint64      `json:"next_seq"`
 	Scheduled    []Scheduled `json:"scheduled,omitempty"`
 	Transfers    []*Transfer `json:"transfers,omitempty"`
 	NextTransfer uint64      `json:"next_transfer"`
 	RPCMethods   []string    `json:"acs_rpc_methods,omitempty"`
-	Extra        agentExtras `json:"extra,omitempty"`
 	// FactoryReset is a FactoryReset the ACS was told would happen and
 	// that has not yet: kept so that a restart before it still does it.
 	FactoryReset bool `json:"factory_reset,omitempty"`
-}
-
-// agentExtras are small values other components keep here.
-type agentExtras struct {
-	LastUDPTimestamp uint64 `json:"last_udp_ts,omitempty"`
 }
 
 // Scheduled is a pending ScheduleInform.
@@ -203,7 +218,8 @@ type Scheduled struct {
 	CommandKey string    `json:"key"`
 }
 
-const stateFileName = "agent.json"
+// StateFileName is the agent's file in its state directory.
+const StateFileName = "agent.json"
 
 // New builds an agent. It reads agent.json from StateDir: a corrupt file is
 // logged, kept aside, and the agent starts as if from the factory.
@@ -235,8 +251,8 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
-	if cfg.Rand == nil {
-		cfg.Rand = rand.Float64
+	if cfg.Virtual.Rand == nil {
+		cfg.Virtual.Rand = rand.Float64
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
@@ -250,11 +266,11 @@ func New(cfg Config) (*Agent, error) {
 		root:         cfg.Tree.Schema().RootName(),
 		log:          cfg.Logger.With("component", "cwmp"),
 		clock:        cfg.Clock,
-		rand:         cfg.Rand,
-		wake:         make(chan struct{}, 1),
+		rand:         cfg.Virtual.Rand,
+		tasks:        newTasks(),
 		transferWake: make(chan struct{}, 1),
 	}
-	a.tls = cfg.ClientTLS
+	a.tls = cfg.Virtual.ClientTLS
 	if a.tls == nil {
 		tc, err := tlsConfig(cfg.TLS)
 		if err != nil {
@@ -271,9 +287,10 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.StateDir != "" {
 		atomicfile.RemoveMatching(a.downloadDir(), ".download-*", 0)
 	}
+	a.setBootTime(a.clock.Now())
 	ms := a.root + ".ManagementServer."
 	for _, p := range []string{"PeriodicInformEnable", "PeriodicInformInterval", "PeriodicInformTime"} {
-		cfg.Tree.OnChange(ms+p, func(datamodel.Event) { a.mu.Lock(); a.reschedule = true; a.mu.Unlock(); a.kick() })
+		cfg.Tree.OnChange(ms+p, func(datamodel.Event) { a.tasks.post(func() { a.reschedule = true }) })
 	}
 	cfg.Tree.OnChange(ms+"URL", a.onURLChange)
 	return a, nil
@@ -288,7 +305,7 @@ func (a *Agent) statePath() string {
 	if a.cfg.StateDir == "" {
 		return ""
 	}
-	return filepath.Join(a.cfg.StateDir, stateFileName)
+	return filepath.Join(a.cfg.StateDir, StateFileName)
 }
 
 func (a *Agent) loadState() error {
@@ -315,11 +332,11 @@ func (a *Agent) loadState() error {
 	return nil
 }
 
-// saveLocked persists agent.json; a.mu is held. Its error is logged and
-// returned: an RPC whose promise must survive a power loss (Reboot,
-// ScheduleInform, a transfer, FactoryReset) faults with 9002 instead of
-// answering success when it is not on disk.
-func (a *Agent) saveLocked() error {
+// save persists agent.json. Its error is logged and returned: an RPC whose
+// promise must survive a power loss (Reboot, ScheduleInform, a transfer,
+// FactoryReset) faults with 9002 instead of answering success when it is
+// not on disk.
+func (a *Agent) save() error {
 	p := a.statePath()
 	if p == "" {
 		return nil
@@ -331,12 +348,9 @@ func (a *Agent) saveLocked() error {
 	return nil
 }
 
-// errNotSaved is the 9002 of an RPC whose effect could not be stored.
-func errNotSaved(err error) error { return faultf(9002, "the agent's state cannot be saved: %v", err) }
-
-// addEventLocked queues an event unless an equal one is already queued and
-// not part of the Inform in flight (inflight holds those sequence numbers).
-func (a *Agent) addEventLocked(code EventCode, key string, inflight map[uint64]bool) {
+// addEvent queues an event unless an equal one is already queued and not
+// part of the Inform in flight (inflight holds those sequence numbers).
+func (a *Agent) addEvent(code EventCode, key string, inflight map[uint64]bool) {
 	if !code.multiple() {
 		key = ""
 	}
@@ -349,20 +363,18 @@ func (a *Agent) addEventLocked(code EventCode, key string, inflight map[uint64]b
 	a.st.NextSeq++
 }
 
-// inflight is the set of event sequence numbers of the Inform being sent;
-// a.mu guards it through the Agent.
 var noInflight = map[uint64]bool{}
 
 // Trigger queues an event and wakes the agent: a session starts as soon as
-// no other is running. A new event also cuts short a retry back-off.
-// It is safe to call from any goroutine.
+// no other is running (an event posted during a session is delivered in a
+// session after it). A new event also cuts short a retry back-off. It is
+// safe to call from any goroutine and never blocks.
 func (a *Agent) Trigger(code EventCode, commandKey string) {
-	a.mu.Lock()
-	a.addEventLocked(code, commandKey, a.inflightLocked())
-	a.retryAt = time.Time{}
-	a.saveLocked()
-	a.mu.Unlock()
-	a.kick()
+	a.tasks.post(func() {
+		a.addEvent(code, commandKey, noInflight)
+		a.retryAt = time.Time{}
+		a.save()
+	})
 }
 
 // ConnectionRequest queues "6 CONNECTION REQUEST"; requests that arrive
@@ -371,85 +383,59 @@ func (a *Agent) ConnectionRequest() { a.Trigger(EventConnectionRequest, "") }
 
 // RequestRPCMethods makes the next session call GetRPCMethods on the ACS.
 // It starts no session itself: no event code stands for it.
-func (a *Agent) RequestRPCMethods() {
-	a.mu.Lock()
-	a.askRPC = true
-	a.mu.Unlock()
-}
+func (a *Agent) RequestRPCMethods() { a.tasks.post(func() { a.askRPC = true }) }
 
-// ACSMethods returns the ACS's answer to the last GetRPCMethods.
+// ACSMethods returns the ACS's answer to the last GetRPCMethods (it waits
+// for a session in progress to end).
 func (a *Agent) ACSMethods() []string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]string(nil), a.st.RPCMethods...)
+	var out []string
+	a.tasks.do(context.Background(), func() { out = append([]string(nil), a.st.RPCMethods...) })
+	return out
 }
 
-func (a *Agent) kick() {
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
+func (a *Agent) setBootTime(t time.Time) {
+	a.bootTime = t
+	a.boot.Store(t.UnixNano())
 }
 
 // BootTime is when the agent last (re)started; DeviceInfo.UpTime counts from it.
-func (a *Agent) BootTime() time.Time {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.bootTime
-}
+func (a *Agent) BootTime() time.Time { return time.Unix(0, a.boot.Load()) }
 
-// Pending returns a copy of the undelivered events.
+// Pending returns a copy of the undelivered events (it waits for a session
+// in progress to end).
 func (a *Agent) Pending() []Event {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]Event(nil), a.st.Events...)
+	var out []Event
+	a.tasks.do(context.Background(), func() { out = append([]Event(nil), a.st.Events...) })
+	return out
 }
 
-// Stats returns the number of sessions run and of those that failed.
+// Stats returns the number of sessions run and of those that failed, and
+// the current retry count.
 func (a *Agent) Stats() (sessions, failures uint64, retryCount int) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.sessions, a.failures, a.retryCount
-}
-
-// LastUDPTimestamp and SetLastUDPTimestamp keep the TR-111 2.2.1.4 record
-// of the last accepted UDP Connection Request timestamp in agent.json.
-func (a *Agent) LastUDPTimestamp() uint64 {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.st.Extra.LastUDPTimestamp
-}
-
-// SetLastUDPTimestamp records and persists the timestamp.
-func (a *Agent) SetLastUDPTimestamp(ts uint64) {
-	a.mu.Lock()
-	a.st.Extra.LastUDPTimestamp = ts
-	a.saveLocked()
-	a.mu.Unlock()
+	return a.sessions.Load(), a.failures.Load(), int(a.retryCountPublished.Load())
 }
 
 func (a *Agent) onURLChange(ev datamodel.Event) {
-	a.mu.Lock()
-	if ev.Origin == datamodel.OriginACS {
-		// TR-111 1.2.2: the GatewayInfo Active Notification default is
-		// applied again whenever the ACS URL is set or modified.
-		a.urlSet = true
-	}
-	if ev.Value != ev.Old {
-		a.urlChanged = true
-	}
-	a.mu.Unlock()
-	a.kick()
+	acs := ev.Origin == datamodel.OriginACS
+	changed := ev.Value != ev.Old
+	a.tasks.post(func() {
+		if acs {
+			// TR-111 1.2.2: the GatewayInfo Active Notification default is
+			// applied again whenever the ACS URL is set or modified.
+			a.urlSet = true
+		}
+		if changed {
+			a.urlChanged = true
+		}
+	})
 }
 
 // start prepares the first session of this run: 1 BOOT, 0 BOOTSTRAP when the
 // ACS URL was never informed, and the event queue cleaned by the restart
 // rules.
 func (a *Agent) start() {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.bootTime = a.clock.Now()
-	a.restartEventsLocked()
+	a.setBootTime(a.clock.Now())
+	a.restartEvents()
 	if a.st.FactoryReset {
 		// Answered before the restart, not yet performed.
 		a.rebootReq = &rebootRequest{factory: true, cause: "FactoryReset RPC (before the restart)"}
@@ -457,16 +443,16 @@ func (a *Agent) start() {
 	// Transfers cut off when the process stopped failed.
 	for _, t := range a.st.Transfers {
 		if t.State == TransferInProgress {
-			t.finish(a.clock.Now(), faultStructFor(t.Version, 9010, "interrupted by a restart"))
-			a.addTransferEventsLocked(t)
+			t.finish(a.clock.Now(), faultStructFor(t.Version, faultDownload, "interrupted by a restart"))
+			a.addTransferEvents(t)
 		}
 	}
 	a.nextPeriodic = time.Time{}
 	a.reschedule = true
-	a.saveLocked()
+	a.save()
 }
 
-func (a *Agent) restartEventsLocked() {
+func (a *Agent) restartEvents() {
 	kept := a.st.Events[:0]
 	for _, e := range a.st.Events {
 		if !ruleOf(e.Code).dropOnRestart {
@@ -474,15 +460,19 @@ func (a *Agent) restartEventsLocked() {
 		}
 	}
 	a.st.Events = kept
-	a.addEventLocked(EventBoot, "", noInflight)
-	a.retryCount = 0
-	a.retryAt = time.Time{}
+	a.addEvent(EventBoot, "", noInflight)
+	a.setRetry(0, time.Time{})
 }
 
-// ensureBootstrapLocked adds 0 BOOTSTRAP when the current ACS URL has not
-// yet received one (first contact, after a factory reset, after a change of
+func (a *Agent) setRetry(n int, at time.Time) {
+	a.retryCount, a.retryAt = n, at
+	a.retryCountPublished.Store(int64(n))
+}
+
+// ensureBootstrap adds 0 BOOTSTRAP when the current ACS URL has not yet
+// received one (first contact, after a factory reset, after a change of
 // ManagementServer.URL).
-func (a *Agent) ensureBootstrapLocked(url string) {
+func (a *Agent) ensureBootstrap(url string) {
 	if a.st.Bootstrapped && a.st.BootstrapURL == url {
 		return
 	}
@@ -496,12 +486,18 @@ func (a *Agent) ensureBootstrapLocked(url string) {
 }
 
 // Run runs sessions until ctx is done. It returns ctx.Err() at the end.
+// The calling goroutine owns the agent's state until then.
 func (a *Agent) Run(ctx context.Context) error {
+	a.tasks.start()
+	defer a.tasks.stop()
+	// What others posted before Run (a Connection Request, a Trigger)
+	// happened in this run: the loop applies it after the restart rules.
 	a.start()
+	tctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); a.runTransfers(ctx) }()
-	defer wg.Wait()
+	go func() { defer wg.Done(); a.runTransfers(tctx) }()
+	defer func() { cancel(); wg.Wait() }()
 	for {
 		if stopping(ctx) {
 			// Past its deadline the context is about to be marked done:
@@ -509,6 +505,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			<-ctx.Done()
 			return ctx.Err()
 		}
+		a.tasks.run()
 		a.handleReboot(ctx)
 		a.handleURLChange()
 		// The time is read after a reboot reset the boot time, the phase of
@@ -526,7 +523,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			t.Stop()
 			return ctx.Err()
-		case <-a.wake:
+		case <-a.tasks.wake:
 		case <-t.C():
 		}
 		t.Stop()
@@ -535,20 +532,13 @@ func (a *Agent) Run(ctx context.Context) error {
 
 // ready: there is something to deliver and no back-off in force.
 func (a *Agent) ready(now time.Time) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.rebootReq != nil {
-		return false
-	}
-	if len(a.st.Events) == 0 {
+	if a.rebootReq != nil || len(a.st.Events) == 0 {
 		return false
 	}
 	return a.retryAt.IsZero() || !now.Before(a.retryAt)
 }
 
 func (a *Agent) nextWake(now time.Time) time.Duration {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	next := now.Add(24 * time.Hour)
 	consider := func(t time.Time) {
 		if !t.IsZero() && t.Before(next) {
@@ -571,16 +561,14 @@ func (a *Agent) nextWake(now time.Time) time.Duration {
 
 // schedule turns due periodic and scheduled instants into events.
 func (a *Agent) schedule(now time.Time) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	changed := false
 	if a.reschedule {
 		a.reschedule = false
-		a.nextPeriodic = a.periodicAfterLocked(now)
+		a.nextPeriodic = a.periodicAfter(now)
 	}
 	if !a.nextPeriodic.IsZero() && !now.Before(a.nextPeriodic) {
-		a.addEventLocked(EventPeriodic, "", a.inflightLocked())
-		a.nextPeriodic = a.periodicAfterLocked(now)
+		a.addEvent(EventPeriodic, "", noInflight)
+		a.nextPeriodic = a.periodicAfter(now)
 		changed = true
 	}
 	kept := a.st.Scheduled[:0]
@@ -589,20 +577,20 @@ func (a *Agent) schedule(now time.Time) {
 			kept = append(kept, s)
 			continue
 		}
-		a.addEventLocked(EventScheduled, "", noInflight)
-		a.addEventLocked(EventMScheduleInform, s.CommandKey, noInflight)
+		a.addEvent(EventScheduled, "", noInflight)
+		a.addEvent(EventMScheduleInform, s.CommandKey, noInflight)
 		changed = true
 	}
 	a.st.Scheduled = kept
 	if changed {
-		a.saveLocked()
+		a.save()
 	}
 }
 
-// periodicAfterLocked is the first periodic instant after now: Informs happen
+// periodicAfter is the first periodic instant after now: Informs happen
 // at PeriodicInformTime + n*PeriodicInformInterval; with the Unknown Time the
-// phase is the boot time (shifted by Config.PeriodicPhase).
-func (a *Agent) periodicAfterLocked(now time.Time) time.Time {
+// phase is the boot time (shifted by Virtual.PeriodicPhase).
+func (a *Agent) periodicAfter(now time.Time) time.Time {
 	if a.param("ManagementServer.PeriodicInformEnable") != "true" {
 		return time.Time{}
 	}
@@ -611,7 +599,7 @@ func (a *Agent) periodicAfterLocked(now time.Time) time.Time {
 		return time.Time{}
 	}
 	interval := time.Duration(sec) * time.Second
-	ref := a.bootTime.Add(a.cfg.PeriodicPhase)
+	ref := a.bootTime.Add(a.cfg.Virtual.PeriodicPhase)
 	if t, err := soap.ParseTime(a.param("ManagementServer.PeriodicInformTime")); err == nil && !t.IsZero() {
 		ref = t
 	}
@@ -640,15 +628,16 @@ func retryWait(n int, m time.Duration, multiplier int, r float64) time.Duration 
 	return time.Duration(lo + r*(hi-lo))
 }
 
-func (a *Agent) inflightLocked() map[uint64]bool {
-	if a.inSession {
+// inflight is the event sequence numbers of the Inform being delivered in
+// the session now, or none between sessions.
+func (a *Agent) inflight() map[uint64]bool {
+	if a.curInflight != nil {
 		return a.curInflight
 	}
 	return noInflight
 }
 
 func (a *Agent) handleURLChange() {
-	a.mu.Lock()
 	set, changed := a.urlSet, a.urlChanged
 	a.urlSet, a.urlChanged = false, false
 	if changed {
@@ -657,15 +646,14 @@ func (a *Agent) handleURLChange() {
 		a.st.Events = nil
 		a.st.Scheduled = nil
 		a.st.Transfers = nil
-		a.retryAt, a.retryCount = time.Time{}, 0
+		a.setRetry(0, time.Time{})
 		url := a.param("ManagementServer.URL")
 		if url != "" {
-			a.ensureBootstrapLocked(url)
+			a.ensureBootstrap(url)
 		}
-		a.saveLocked()
+		a.save()
 		a.log.Info("ACS URL changed; next session bootstraps", "url", redact.URL(url))
 	}
-	a.mu.Unlock()
 	if set || changed {
 		if err := a.dm.ResetNotification(); err != nil {
 			a.log.Error("cannot re-apply default notification attributes", "err", err)
@@ -676,10 +664,8 @@ func (a *Agent) handleURLChange() {
 // handleReboot performs a Reboot or FactoryReset asked for during the last
 // session, or by a firmware download.
 func (a *Agent) handleReboot(ctx context.Context) {
-	a.mu.Lock()
 	req := a.rebootReq
 	a.rebootReq = nil
-	a.mu.Unlock()
 	if req == nil {
 		return
 	}
@@ -693,44 +679,37 @@ func (a *Agent) handleReboot(ctx context.Context) {
 		if err := a.dm.FactoryReset(); err != nil {
 			a.log.Error("factory reset of the tree failed", "err", err)
 		}
-		a.mu.Lock()
-		crPath := a.st.CRPath
-		a.st = agentState{Version: 1, NextSeq: 1, NextTransfer: 1, CRPath: crPath}
-		a.mu.Unlock()
+		a.st = agentState{Version: 1, NextSeq: 1, NextTransfer: 1}
 		if a.cfg.OnFactoryReset != nil {
 			a.cfg.OnFactoryReset()
 		}
 	} else {
 		a.log.Info("reboot", "cause", req.cause)
 		if a.cfg.Hooks.Reboot != "" {
-			a.mu.Lock()
 			key := ""
 			for _, e := range a.st.Events {
 				if e.Code == EventMReboot {
 					key = e.CommandKey
 				}
 			}
-			a.saveLocked()
-			a.mu.Unlock()
+			a.save()
 			if err := a.runHook(ctx, a.cfg.Hooks.Reboot, key); err != nil {
 				a.log.Error("reboot hook failed", "err", err)
 			}
 		}
 	}
 	// The virtual reboot: this process restarts its own state.
-	a.mu.Lock()
-	a.bootTime = a.clock.Now()
-	a.restartEventsLocked()
+	a.setBootTime(a.clock.Now())
+	a.restartEvents()
 	a.reschedule = true
-	a.saveLocked()
-	a.mu.Unlock()
+	a.save()
 	if !req.factory && a.cfg.OnReboot != nil {
 		a.cfg.OnReboot()
 	}
 }
 
 // sortTransfers keeps transfers in creation order.
-func (a *Agent) sortTransfersLocked() {
+func (a *Agent) sortTransfers() {
 	sort.Slice(a.st.Transfers, func(i, j int) bool { return a.st.Transfers[i].ID < a.st.Transfers[j].ID })
 }
 

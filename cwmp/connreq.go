@@ -11,12 +11,16 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/time/rate"
 
+	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
 	"github.com/cwmp-agent/cwmp-agent/internal/clock"
 	"github.com/cwmp-agent/cwmp-agent/internal/digest"
 	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
@@ -33,8 +37,11 @@ type ConnReqServer struct {
 	Tree DataModel
 	// Trigger is called for each accepted request (Agent.ConnectionRequest).
 	Trigger func()
-	// Path is the URL path ("/" + random hex); see Agent.ConnectionRequestPath.
+	// Path is the URL path ("/" + random hex); "" makes one, kept in
+	// StateDir's connreq.json.
 	Path string
+	// StateDir keeps the path across restarts; "" keeps it in memory.
+	StateDir string
 	// PublicURL, when set, is announced instead of the computed URL (a
 	// port forward or a name); a URL without a path gets Path appended.
 	PublicURL string
@@ -70,27 +77,56 @@ const (
 	connReqIdleTimeout       = 5 * time.Second
 )
 
-// ConnectionRequestPath returns the random path of this CPE's Connection
-// Request URL, created once and kept in agent.json (TR-069: the path SHOULD
-// be random and unique per CPE).
-func (a *Agent) ConnectionRequestPath() string {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.st.CRPath == "" {
-		var b [12]byte
-		rand.Read(b[:])
-		a.st.CRPath = "/" + hex.EncodeToString(b[:])
-		a.saveLocked()
-	}
-	return a.st.CRPath
+// connReqState is what connreq.json holds.
+type connReqState struct {
+	Path string `json:"path"`
 }
 
-// SetNotifier sets the source of changed parameters (before Run).
-func (a *Agent) SetNotifier(n Notifier) { a.cfg.Notifier = n }
+// ConnReqStateFile is the server's file in the state directory.
+const ConnReqStateFile = "connreq.json"
 
-// AttachConnReq lets the agent keep the server's announced URL current
-// before every session.
-func (a *Agent) AttachConnReq(c *ConnReqServer) { a.cfg.ConnReq = c }
+// loadPath gives the server its path: Path when set, else the one kept in
+// connreq.json, else (from an agent.json of an earlier release, which kept
+// it there) cr_path, else a new random one, saved (TR-069: the path SHOULD
+// be random and unique per CPE; it stays the same across restarts and
+// factory resets, so that the ACS can keep using it).
+func (c *ConnReqServer) loadPath() {
+	if c.Path != "" {
+		return
+	}
+	var st connReqState
+	if c.StateDir != "" {
+		p := filepath.Join(c.StateDir, ConnReqStateFile)
+		if err := atomicfile.ReadJSON(p, &st); err != nil && !errors.Is(err, os.ErrNotExist) {
+			c.logger().Error("Connection Request path not restored; a new one is made", "err", err)
+		}
+		if st.Path == "" {
+			var old struct {
+				CRPath string `json:"cr_path"`
+			}
+			if atomicfile.PeekJSON(filepath.Join(c.StateDir, StateFileName), &old) == nil && strings.HasPrefix(old.CRPath, "/") {
+				st.Path = old.CRPath
+			}
+		}
+	}
+	if st.Path == "" {
+		var b [12]byte
+		rand.Read(b[:])
+		st.Path = "/" + hex.EncodeToString(b[:])
+	}
+	c.Path = st.Path
+	if c.StateDir != "" {
+		if err := atomicfile.WriteJSON(filepath.Join(c.StateDir, ConnReqStateFile), st); err != nil {
+			c.logger().Error("cannot save the Connection Request path", "err", err)
+		}
+	}
+}
+
+// URLPath is the path of the Connection Request URL (made on first use).
+func (c *ConnReqServer) URLPath() string {
+	c.init()
+	return c.Path
+}
 
 func (c *ConnReqServer) logger() *slog.Logger {
 	if c.Logger == nil {
@@ -116,6 +152,7 @@ func (c *ConnReqServer) init() {
 		if c.digest.Realm == "" {
 			c.digest.Realm = "cwmp-agent"
 		}
+		c.loadPath()
 	})
 }
 
@@ -134,6 +171,15 @@ func (c *ConnReqServer) Listen(addr string) error {
 	}
 	c.ln = netguard.Limit(ln, lim)
 	return nil
+}
+
+// Close closes the listener of a server that will not Serve (a CPE whose
+// assembly failed after Listen).
+func (c *ConnReqServer) Close() error {
+	if c.ln == nil {
+		return nil
+	}
+	return c.ln.Close()
 }
 
 // Addr is the listening address (after Listen).
@@ -208,6 +254,7 @@ func (c *ConnReqServer) credentials() (string, string) {
 // ServeHTTP handles one request. Bodies and queries are ignored (TR-069:
 // no data is conveyed).
 func (c *ConnReqServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c.init()
 	if r.URL.Path != c.Path {
 		http.NotFound(w, r)
 		return
@@ -217,7 +264,6 @@ func (c *ConnReqServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	c.init()
 	src, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if blocked, left := c.guard.blocked(src); blocked {
 		w.Header().Set("Retry-After", strconv.Itoa(int(left/time.Second)+1))
@@ -262,6 +308,7 @@ func (c *ConnReqServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // URL computes the Connection Request URL for an ACS URL: the local address
 // this host uses to reach the ACS, the listening port, and the path.
 func (c *ConnReqServer) URL(acsURL string) string {
+	c.init()
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)
 		if err == nil && (u.Path == "" || u.Path == "/") {

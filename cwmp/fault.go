@@ -35,6 +35,32 @@ var faultStrings = map[int]string{
 	9021: "Cancelation of file transfer not permitted in current transfer state",
 }
 
+// The CPE fault codes by name; the rest of the package uses these.
+const (
+	faultMethodNotSupported  = 9000
+	faultRequestDenied       = 9001
+	faultInternal            = 9002
+	faultInvalidArguments    = 9003
+	faultResources           = 9004
+	faultInvalidName         = 9005
+	faultInvalidType         = 9006
+	faultInvalidValue        = 9007
+	faultNotWritable         = 9008
+	faultNotifyRejected      = 9009
+	faultDownload            = 9010
+	faultUpload              = 9011
+	faultTransferAuth        = 9012
+	faultUnsupportedProtocol = 9013
+	faultMulticast           = 9014
+	faultServerUnreachable   = 9015
+	faultFileAccess          = 9016
+	faultIncomplete          = 9017
+	faultCorrupted           = 9018
+	faultFileAuth            = 9019
+	faultWindow              = 9020
+	faultCancelNotPermitted  = 9021
+)
+
 // faultError is a fault the agent decides itself.
 type faultError struct {
 	code int
@@ -147,4 +173,9 @@ func faultStructFor(v soap.Version, code int, detail string) soap.FaultStruct {
 		s = s[:256]
 	}
 	return soap.FaultStruct{FaultCode: code, FaultString: s}
+}
+
+// errNotSaved is the 9002 of an RPC whose effect could not be stored.
+func errNotSaved(err error) error {
+	return faultf(faultInternal, "the agent's state cannot be saved: %v", err)
 }

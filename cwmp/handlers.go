@@ -16,6 +16,21 @@ type rpcHandler struct {
 	serve func(a *Agent, ctx context.Context, s *session, m soap.Message) (soap.Message, error)
 }
 
+// handler registers a method by its message type: the map's key is the
+// type's own Method(), and the handler receives that type, so a key and a
+// type that disagree cannot be written (the map once held unchecked type
+// assertions).
+func handler[M soap.Message](since soap.Version, f func(a *Agent, ctx context.Context, s *session, m M) (soap.Message, error)) (string, rpcHandler) {
+	var zero M
+	return zero.Method(), rpcHandler{since: since, serve: func(a *Agent, ctx context.Context, s *session, m soap.Message) (soap.Message, error) {
+		mm, ok := m.(M)
+		if !ok { // the decoder's type for this method name is another
+			return nil, faultf(faultInternal, "%s decoded as %T", m.Method(), m)
+		}
+		return f(a, ctx, s, mm)
+	}}
+}
+
 // rpcOrder is the order GetRPCMethodsResponse lists the methods in.
 var rpcOrder = []string{
 	"GetRPCMethods", "SetParameterValues", "GetParameterValues", "GetParameterNames",
@@ -27,24 +42,36 @@ var rpcOrder = []string{
 var rpcs map[string]rpcHandler
 
 func init() {
-	rpcs = map[string]rpcHandler{
-		"GetRPCMethods":          {soap.V10, (*Agent).getRPCMethods},
-		"SetParameterValues":     {soap.V10, (*Agent).setParameterValues},
-		"GetParameterValues":     {soap.V10, (*Agent).getParameterValues},
-		"GetParameterNames":      {soap.V10, (*Agent).getParameterNames},
-		"SetParameterAttributes": {soap.V10, (*Agent).setParameterAttributes},
-		"GetParameterAttributes": {soap.V10, (*Agent).getParameterAttributes},
-		"AddObject":              {soap.V10, (*Agent).addObject},
-		"DeleteObject":           {soap.V10, (*Agent).deleteObject},
-		"Reboot":                 {soap.V10, (*Agent).reboot},
-		"Download":               {soap.V10, (*Agent).download},
-		"Upload":                 {soap.V10, (*Agent).upload},
-		"FactoryReset":           {soap.V10, (*Agent).factoryReset},
-		"ScheduleInform":         {soap.V10, (*Agent).scheduleInform},
-		"GetQueuedTransfers":     {soap.V10, (*Agent).getQueuedTransfers},
-		"GetAllQueuedTransfers":  {soap.V11, (*Agent).getAllQueuedTransfers},
-		"ScheduleDownload":       {soap.V12, (*Agent).scheduleDownload},
-		"CancelTransfer":         {soap.V12, (*Agent).cancelTransfer},
+	rpcs = map[string]rpcHandler{}
+	for _, h := range []func() (string, rpcHandler){
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).getRPCMethods) },
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).setParameterValues) },
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).getParameterValues) },
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).getParameterNames) },
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).setParameterAttributes) },
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).getParameterAttributes) },
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).addObject) },
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).deleteObject) },
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).reboot) },
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).download) },
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).upload) },
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).factoryReset) },
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).scheduleInform) },
+		func() (string, rpcHandler) { return handler(soap.V10, (*Agent).getQueuedTransfers) },
+		func() (string, rpcHandler) { return handler(soap.V11, (*Agent).getAllQueuedTransfers) },
+		func() (string, rpcHandler) { return handler(soap.V12, (*Agent).scheduleDownload) },
+		func() (string, rpcHandler) { return handler(soap.V12, (*Agent).cancelTransfer) },
+	} {
+		name, r := h()
+		if _, dup := rpcs[name]; dup {
+			panic("cwmp: two handlers for " + name)
+		}
+		rpcs[name] = r
+	}
+	for _, name := range rpcOrder {
+		if _, ok := rpcs[name]; !ok {
+			panic("cwmp: no handler for " + name)
+		}
 	}
 }
 
@@ -52,12 +79,12 @@ func init() {
 func (a *Agent) serve(ctx context.Context, s *session, m soap.Message) (soap.Message, error) {
 	h, ok := rpcs[m.Method()]
 	if !ok || s.version < h.since {
-		return nil, faultf(9000, "%s", m.Method())
+		return nil, faultf(faultMethodNotSupported, "%s", m.Method())
 	}
 	return h.serve(a, ctx, s, m)
 }
 
-func (a *Agent) getRPCMethods(_ context.Context, s *session, _ soap.Message) (soap.Message, error) {
+func (a *Agent) getRPCMethods(_ context.Context, s *session, _ *soap.GetRPCMethods) (soap.Message, error) {
 	var list []string
 	for _, name := range rpcOrder {
 		if s.version >= rpcs[name].since {
@@ -73,10 +100,9 @@ const maxKey = 32
 // maxValues caps one GetParameterValues/GetParameterNames answer (9004).
 const maxValues = 200000
 
-func (a *Agent) setParameterValues(_ context.Context, _ *session, msg soap.Message) (soap.Message, error) {
-	m := msg.(*soap.SetParameterValues)
+func (a *Agent) setParameterValues(_ context.Context, _ *session, m *soap.SetParameterValues) (soap.Message, error) {
 	if len(m.ParameterKey) > maxKey {
-		return nil, faultf(9003, "ParameterKey longer than %d", maxKey)
+		return nil, faultf(faultInvalidArguments, "ParameterKey longer than %d", maxKey)
 	}
 	changes := make([]datamodel.Change, len(m.ParameterList))
 	for i, p := range m.ParameterList {
@@ -97,14 +123,13 @@ func (a *Agent) setParameterValues(_ context.Context, _ *session, msg soap.Messa
 	return &soap.SetParameterValuesResponse{Status: status}, nil
 }
 
-func (a *Agent) getParameterValues(_ context.Context, _ *session, msg soap.Message) (soap.Message, error) {
-	m := msg.(*soap.GetParameterValues)
+func (a *Agent) getParameterValues(_ context.Context, _ *session, m *soap.GetParameterValues) (soap.Message, error) {
 	vs, err := a.dm.GetValues(m.ParameterNames)
 	if err != nil {
 		return nil, err
 	}
 	if len(vs) > maxValues {
-		return nil, faultf(9004, "%d values", len(vs))
+		return nil, faultf(faultResources, "%d values", len(vs))
 	}
 	pl := make([]soap.ParameterValue, len(vs))
 	for i, v := range vs {
@@ -113,14 +138,13 @@ func (a *Agent) getParameterValues(_ context.Context, _ *session, msg soap.Messa
 	return &soap.GetParameterValuesResponse{ParameterList: pl}, nil
 }
 
-func (a *Agent) getParameterNames(_ context.Context, _ *session, msg soap.Message) (soap.Message, error) {
-	m := msg.(*soap.GetParameterNames)
+func (a *Agent) getParameterNames(_ context.Context, _ *session, m *soap.GetParameterNames) (soap.Message, error) {
 	infos, err := a.dm.GetNames(m.ParameterPath, m.NextLevel)
 	if err != nil {
 		return nil, err
 	}
 	if len(infos) > maxValues {
-		return nil, faultf(9004, "%d names", len(infos))
+		return nil, faultf(faultResources, "%d names", len(infos))
 	}
 	pl := make([]soap.ParameterInfo, len(infos))
 	for i, in := range infos {
@@ -129,13 +153,12 @@ func (a *Agent) getParameterNames(_ context.Context, _ *session, msg soap.Messag
 	return &soap.GetParameterNamesResponse{ParameterList: pl}, nil
 }
 
-func (a *Agent) setParameterAttributes(_ context.Context, s *session, msg soap.Message) (soap.Message, error) {
-	m := msg.(*soap.SetParameterAttributes)
+func (a *Agent) setParameterAttributes(_ context.Context, s *session, m *soap.SetParameterAttributes) (soap.Message, error) {
 	changes := make([]datamodel.AttrChange, len(m.ParameterList))
 	for i, p := range m.ParameterList {
 		if p.NotificationChange && p.Notification >= 3 && p.Notification <= 6 && s.version >= soap.V12 {
 			// CWMP 1.4 lightweight notification: defined, not implemented.
-			return nil, faultf(9009, "lightweight notification (%d) is not supported", p.Notification)
+			return nil, faultf(faultNotifyRejected, "lightweight notification (%d) is not supported", p.Notification)
 		}
 		changes[i] = datamodel.AttrChange{Name: p.Name, NotificationChange: p.NotificationChange, Notification: p.Notification,
 			AccessListChange: p.AccessListChange, AccessList: p.AccessList}
@@ -146,8 +169,7 @@ func (a *Agent) setParameterAttributes(_ context.Context, s *session, msg soap.M
 	return &soap.SetParameterAttributesResponse{}, nil
 }
 
-func (a *Agent) getParameterAttributes(_ context.Context, _ *session, msg soap.Message) (soap.Message, error) {
-	m := msg.(*soap.GetParameterAttributes)
+func (a *Agent) getParameterAttributes(_ context.Context, _ *session, m *soap.GetParameterAttributes) (soap.Message, error) {
 	as, err := a.dm.GetAttributes(m.ParameterNames)
 	if err != nil {
 		return nil, err
@@ -159,13 +181,12 @@ func (a *Agent) getParameterAttributes(_ context.Context, _ *session, msg soap.M
 	return &soap.GetParameterAttributesResponse{ParameterList: pl}, nil
 }
 
-func (a *Agent) addObject(_ context.Context, _ *session, msg soap.Message) (soap.Message, error) {
-	m := msg.(*soap.AddObject)
+func (a *Agent) addObject(_ context.Context, _ *session, m *soap.AddObject) (soap.Message, error) {
 	if len(m.ParameterKey) > maxKey {
-		return nil, faultf(9003, "ParameterKey longer than %d", maxKey)
+		return nil, faultf(faultInvalidArguments, "ParameterKey longer than %d", maxKey)
 	}
 	if !strings.HasSuffix(m.ObjectName, ".") {
-		return nil, faultf(9005, "%s is not an object path", m.ObjectName)
+		return nil, faultf(faultInvalidName, "%s is not an object path", m.ObjectName)
 	}
 	key := m.ParameterKey
 	n, err := a.dm.AddObject(m.ObjectName, datamodel.SetOptions{Origin: datamodel.OriginACS, ParameterKey: &key})
@@ -175,13 +196,12 @@ func (a *Agent) addObject(_ context.Context, _ *session, msg soap.Message) (soap
 	return &soap.AddObjectResponse{InstanceNumber: n, Status: 0}, nil
 }
 
-func (a *Agent) deleteObject(_ context.Context, _ *session, msg soap.Message) (soap.Message, error) {
-	m := msg.(*soap.DeleteObject)
+func (a *Agent) deleteObject(_ context.Context, _ *session, m *soap.DeleteObject) (soap.Message, error) {
 	if len(m.ParameterKey) > maxKey {
-		return nil, faultf(9003, "ParameterKey longer than %d", maxKey)
+		return nil, faultf(faultInvalidArguments, "ParameterKey longer than %d", maxKey)
 	}
 	if !strings.HasSuffix(m.ObjectName, ".") {
-		return nil, faultf(9005, "%s is not an object instance path", m.ObjectName)
+		return nil, faultf(faultInvalidName, "%s is not an object instance path", m.ObjectName)
 	}
 	key := m.ParameterKey
 	if err := a.dm.DeleteObject(m.ObjectName, datamodel.SetOptions{Origin: datamodel.OriginACS, ParameterKey: &key}); err != nil {
@@ -192,16 +212,13 @@ func (a *Agent) deleteObject(_ context.Context, _ *session, msg soap.Message) (s
 
 // reboot answers at once; the reboot happens once the session has ended,
 // and the next Inform carries 1 BOOT and M Reboot (TR-069 A.3.2.9).
-func (a *Agent) reboot(_ context.Context, _ *session, msg soap.Message) (soap.Message, error) {
-	m := msg.(*soap.Reboot)
+func (a *Agent) reboot(_ context.Context, _ *session, m *soap.Reboot) (soap.Message, error) {
 	if len(m.CommandKey) > maxKey {
-		return nil, faultf(9003, "CommandKey longer than %d", maxKey)
+		return nil, faultf(faultInvalidArguments, "CommandKey longer than %d", maxKey)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	before := len(a.st.Events)
-	a.addEventLocked(EventMReboot, m.CommandKey, a.curInflight)
-	if err := a.saveLocked(); err != nil {
+	a.addEvent(EventMReboot, m.CommandKey, a.inflight())
+	if err := a.save(); err != nil {
 		// Without M Reboot on disk, a power loss would make the reboot
 		// look like a crash (1 BOOT alone): refuse it.
 		a.st.Events = a.st.Events[:before]
@@ -215,12 +232,10 @@ func (a *Agent) reboot(_ context.Context, _ *session, msg soap.Message) (soap.Me
 
 // factoryReset: after the session the tree returns to factory values and
 // the next session is 0 BOOTSTRAP and 1 BOOT (TR-069 A.4.1.6).
-func (a *Agent) factoryReset(_ context.Context, _ *session, _ soap.Message) (soap.Message, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+func (a *Agent) factoryReset(_ context.Context, _ *session, _ *soap.FactoryReset) (soap.Message, error) {
 	was := a.st.FactoryReset
 	a.st.FactoryReset = true
-	if err := a.saveLocked(); err != nil {
+	if err := a.save(); err != nil {
 		a.st.FactoryReset = was
 		return nil, errNotSaved(err)
 	}
@@ -230,21 +245,18 @@ func (a *Agent) factoryReset(_ context.Context, _ *session, _ soap.Message) (soa
 
 // scheduleInform: a session with 3 SCHEDULED and M ScheduleInform after
 // DelaySeconds, remembered across restarts (TR-069 A.4.1.4).
-func (a *Agent) scheduleInform(_ context.Context, _ *session, msg soap.Message) (soap.Message, error) {
-	m := msg.(*soap.ScheduleInform)
+func (a *Agent) scheduleInform(_ context.Context, _ *session, m *soap.ScheduleInform) (soap.Message, error) {
 	if m.DelaySeconds == 0 {
-		return nil, faultf(9003, "DelaySeconds must be at least 1")
+		return nil, faultf(faultInvalidArguments, "DelaySeconds must be at least 1")
 	}
 	if len(m.CommandKey) > maxKey {
-		return nil, faultf(9003, "CommandKey longer than %d", maxKey)
+		return nil, faultf(faultInvalidArguments, "CommandKey longer than %d", maxKey)
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	if len(a.st.Scheduled) >= 16 {
-		return nil, faultf(9004, "too many pending ScheduleInforms")
+		return nil, faultf(faultResources, "too many pending ScheduleInforms")
 	}
 	a.st.Scheduled = append(a.st.Scheduled, Scheduled{At: a.clock.Now().Add(time.Duration(m.DelaySeconds) * time.Second), CommandKey: m.CommandKey})
-	if err := a.saveLocked(); err != nil {
+	if err := a.save(); err != nil {
 		a.st.Scheduled = a.st.Scheduled[:len(a.st.Scheduled)-1]
 		return nil, errNotSaved(err)
 	}

@@ -103,12 +103,13 @@ func (h *harness) start() {
 	if cfg.UploadSource == nil {
 		cfg.UploadSource = func(ft string) ([]byte, error) { return []byte("upload of " + ft), nil }
 	}
-	a, err := New(cfg)
+	var a *Agent
+	h.cr = &ConnReqServer{Tree: tree, StateDir: h.dir, Trigger: func() { a.ConnectionRequest() }, Logger: cfg.Logger}
+	require.NoError(t, h.cr.Listen("127.0.0.1:0"))
+	cfg.ConnReq = h.cr
+	a, err = New(cfg)
 	require.NoError(t, err)
 	h.agent = a
-	h.cr = &ConnReqServer{Tree: tree, Trigger: a.ConnectionRequest, Path: a.ConnectionRequestPath(), Logger: cfg.Logger}
-	require.NoError(t, h.cr.Listen("127.0.0.1:0"))
-	a.AttachConnReq(h.cr)
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	h.done = make(chan struct{})

@@ -378,7 +378,7 @@ func TestRetryTiming(t *testing.T) {
 	h := newHarness(t, withConfig(func(c *Config) {
 		c.Clock = fc
 		c.RetryMinimumWait = 5 * time.Second
-		c.Rand = func() float64 { return 0.5 }
+		c.Virtual.Rand = func() float64 { return 0.5 }
 	}), func(h *harness) { h.acs.FailInforms(3, http.StatusInternalServerError) })
 	for n := 1; n <= 3; n++ {
 		require.Eventually(t, func() bool { _, f, _ := h.agent.Stats(); return f >= uint64(n) }, 5*time.Second, time.Millisecond)

@@ -14,7 +14,7 @@ import (
 )
 
 // session is one CWMP session (TR-069 3.7.1). It lives on the agent's
-// goroutine only.
+// goroutine, which owns the agent's state.
 type session struct {
 	a       *Agent
 	x       *exchanger
@@ -40,9 +40,8 @@ type cpeRequest struct {
 func (a *Agent) session(ctx context.Context) {
 	start := a.clock.Now()
 	acsURL := a.param("ManagementServer.URL")
-	a.mu.Lock()
 	if acsURL != "" {
-		a.ensureBootstrapLocked(acsURL)
+		a.ensureBootstrap(acsURL)
 	}
 	events, covered := informEvents(a.st.Events)
 	bootstrap := false
@@ -51,7 +50,6 @@ func (a *Agent) session(ctx context.Context) {
 			bootstrap = true
 		}
 	}
-	a.inSession = true
 	a.curInflight = covered
 	retries := a.retryCount
 	// Only transfers finished before the Inform carry their TransferComplete
@@ -62,14 +60,11 @@ func (a *Agent) session(ctx context.Context) {
 			finished[t.ID] = true
 		}
 	}
-	a.mu.Unlock()
 
 	err := a.runSession(ctx, acsURL, events, covered, finished, bootstrap, uint32(retries))
 
-	a.mu.Lock()
-	a.inSession = false
 	a.curInflight = nil
-	a.sessions++
+	a.sessions.Add(1)
 	now := a.clock.Now()
 	// A session cut short because the agent stops is no failure: its
 	// events stay queued for the next start, and no back-off is counted.
@@ -77,7 +72,7 @@ func (a *Agent) session(ctx context.Context) {
 	if interrupted {
 		a.log.Info("session interrupted: the agent is stopping", "err", err)
 	} else if err != nil {
-		a.failures++
+		a.failures.Add(1)
 		// 6 CONNECTION REQUEST is not retried: the ACS asks again if it
 		// still wants the session.
 		kept := a.st.Events[:0]
@@ -88,30 +83,28 @@ func (a *Agent) session(ctx context.Context) {
 			kept = append(kept, e)
 		}
 		a.st.Events = kept
-		a.retryCount++
-		wait := retryWait(a.retryCount, a.cfg.RetryMinimumWait, a.cfg.RetryIntervalMultiplier, a.rand())
+		n := a.retryCount + 1
+		wait := retryWait(n, a.cfg.RetryMinimumWait, a.cfg.RetryIntervalMultiplier, a.rand())
 		var he *HTTPError
 		if errors.As(err, &he) && he.RetryAfter > wait {
 			wait = he.RetryAfter
 		}
-		a.retryAt = now.Add(wait)
-		a.log.Warn("session failed", "err", err, "retry_count", a.retryCount, "retry_in", wait.Round(time.Millisecond))
+		a.setRetry(n, now.Add(wait))
+		a.log.Warn("session failed", "err", err, "retry_count", n, "retry_in", wait.Round(time.Millisecond))
 	} else {
-		a.retryCount = 0
-		a.retryAt = time.Time{}
+		a.setRetry(0, time.Time{})
 	}
-	a.saveLocked()
-	a.mu.Unlock()
+	a.save()
 	select {
 	case a.transferWake <- struct{}{}:
 	default:
 	}
-	if a.cfg.OnSession != nil && !interrupted {
+	if a.cfg.Virtual.OnSession != nil && !interrupted {
 		names := make([]string, len(events))
 		for i, e := range events {
 			names[i] = e.EventCode
 		}
-		a.cfg.OnSession(SessionResult{Start: start, Duration: a.clock.Now().Sub(start), Events: names, Err: err})
+		a.cfg.Virtual.OnSession(SessionResult{Start: start, Duration: a.clock.Now().Sub(start), Events: names, Err: err})
 	}
 }
 
@@ -123,9 +116,9 @@ func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.Eve
 	defer cancel()
 	// One connection for the session, closed with it: nothing is kept open
 	// between sessions (an idle CPE holds no socket, a fleet of them none).
-	var rt http.RoundTripper = a.cfg.Transport
+	var rt http.RoundTripper = a.cfg.Virtual.Transport
 	if rt == nil {
-		sc := &sessionConn{tls: a.tls, timeout: 15 * time.Second, local: a.cfg.LocalAddr}
+		sc := &sessionConn{tls: a.tls, timeout: 15 * time.Second, local: a.cfg.Virtual.LocalAddr}
 		defer sc.close()
 		rt = sc
 	} else if t, ok := rt.(interface{ CloseIdleConnections() }); ok {
@@ -336,7 +329,6 @@ func (a *Agent) buildInform(events []soap.EventStruct, reports []string, retries
 // gone, the bootstrap marker follows the URL, the notifier forgets what was
 // reported.
 func (a *Agent) informAccepted(covered map[uint64]bool, reported bool, token uint64, bootstrap bool, acsURL string) {
-	a.mu.Lock()
 	kept := a.st.Events[:0]
 	for _, e := range a.st.Events {
 		if covered[e.Seq] && !ruleOf(e.Code).onTransferComplete {
@@ -348,8 +340,7 @@ func (a *Agent) informAccepted(covered map[uint64]bool, reported bool, token uin
 	if bootstrap {
 		a.st.Bootstrapped, a.st.BootstrapURL = true, acsURL
 	}
-	a.saveLocked()
-	a.mu.Unlock()
+	a.save()
 	if a.cfg.Notifier != nil && reported {
 		a.cfg.Notifier.Delivered(token)
 	}
@@ -358,8 +349,6 @@ func (a *Agent) informAccepted(covered map[uint64]bool, reported bool, token uin
 // cpeRequests lists what the CPE asks of the ACS after the InformResponse:
 // a TransferComplete for each finished transfer, GetRPCMethods when asked.
 func (a *Agent) cpeRequests(finished map[uint64]bool) []cpeRequest {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	var out []cpeRequest
 	for _, t := range a.st.Transfers {
 		if t.State != TransferCompleted || !finished[t.ID] {
@@ -373,11 +362,11 @@ func (a *Agent) cpeRequests(finished map[uint64]bool) []cpeRequest {
 	}
 	if a.askRPC {
 		out = append(out, cpeRequest{msg: &soap.GetRPCMethods{}, done: func(m soap.Message) {
-			a.mu.Lock()
 			a.askRPC = false
-			a.st.RPCMethods = m.(*soap.GetRPCMethodsResponse).MethodList
-			a.saveLocked()
-			a.mu.Unlock()
+			if r, ok := m.(*soap.GetRPCMethodsResponse); ok {
+				a.st.RPCMethods = r.MethodList
+			}
+			a.save()
 		}})
 	}
 	return out

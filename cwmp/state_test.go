@@ -84,10 +84,12 @@ func TestFactoryResetSurvivesARestart(t *testing.T) {
 	require.NoError(t, err)
 	_, err = h.call(&soap.SetParameterValues{ParameterList: []soap.ParameterValue{{Name: "Device.ManagementServer.Username", Value: "changed"}}})
 	require.NoError(t, err)
-	h.agent.mu.Lock()
-	h.agent.st.FactoryReset = true // as the handler leaves it on disk
-	require.NoError(t, h.agent.saveLocked())
-	h.agent.mu.Unlock()
+	var serr error
+	require.NoError(t, h.agent.tasks.do(h.ctx(), func() {
+		h.agent.st.FactoryReset = true // as the handler leaves it on disk
+		serr = h.agent.save()
+	}))
+	require.NoError(t, serr)
 	seen := len(h.acs.Device(testID).Informs)
 	h.restart()
 	inf, err := h.acs.WaitEventAfter(h.ctx(), testID, "0 BOOTSTRAP", seen)
@@ -97,9 +99,10 @@ func TestFactoryResetSurvivesARestart(t *testing.T) {
 }
 
 // TestTransferStateHasOneOwner runs a download while other goroutines
-// save the agent's state. The transfer runner once wrote the Transfer's
-// File without the agent's lock while saveLocked encoded it (go test
-// -race reports it).
+// make the agent save its state and read it. The transfer runner once
+// wrote the Transfer's File without the agent's lock while another
+// goroutine encoded it (go test -race reported it); now the agent's
+// goroutine alone touches it.
 func TestTransferStateHasOneOwner(t *testing.T) {
 	h := newHarness(t)
 	_, err := h.acs.WaitInform(h.ctx(), testID, 1)
@@ -110,12 +113,15 @@ func TestTransferStateHasOneOwner(t *testing.T) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		for i := uint64(1); ; i++ {
+		for {
 			select {
 			case <-stop:
 				return
 			default:
-				h.agent.SetLastUDPTimestamp(i) // saves agent.json
+				h.agent.RequestRPCMethods()
+				h.agent.Trigger(EventValueChange, "") // saves agent.json
+				h.agent.Pending()
+				time.Sleep(time.Millisecond)
 			}
 		}
 	}()

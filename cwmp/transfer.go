@@ -77,17 +77,15 @@ func (t *Transfer) finish(now time.Time, f soap.FaultStruct) {
 	}
 }
 
-// addTransferEventsLocked queues 7 TRANSFER COMPLETE and the M event.
-func (a *Agent) addTransferEventsLocked(t *Transfer) {
-	a.addEventLocked(EventTransferComplete, "", a.inflightLocked())
-	a.addEventLocked(t.event(), t.CommandKey, a.inflightLocked())
+// addTransferEvents queues 7 TRANSFER COMPLETE and the M event.
+func (a *Agent) addTransferEvents(t *Transfer) {
+	a.addEvent(EventTransferComplete, "", a.inflight())
+	a.addEvent(t.event(), t.CommandKey, a.inflight())
 }
 
 // transferDelivered drops a transfer after its TransferCompleteResponse, with
 // its M event, and 7 TRANSFER COMPLETE once no TransferComplete is left.
 func (a *Agent) transferDelivered(id uint64) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	var done *Transfer
 	kept := a.st.Transfers[:0]
 	for _, t := range a.st.Transfers {
@@ -121,7 +119,7 @@ func (a *Agent) transferDelivered(id uint64) {
 	if done.File != "" && done.Method == "Upload" {
 		os.Remove(done.File)
 	}
-	a.saveLocked()
+	a.save()
 }
 
 // checkTransferURL refuses what the agent cannot fetch (9013) and
@@ -129,10 +127,10 @@ func (a *Agent) transferDelivered(id uint64) {
 func checkTransferURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return nil, faultf(9003, "URL %q is not valid", raw)
+		return nil, faultf(faultInvalidArguments, "URL %q is not valid", raw)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, faultf(9013, "%s", u.Scheme)
+		return nil, faultf(faultUnsupportedProtocol, "%s", u.Scheme)
 	}
 	return u, nil
 }
@@ -159,16 +157,14 @@ func validUploadType(ft string) bool {
 }
 
 func (a *Agent) queueTransfer(t *Transfer) error {
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	if len(a.st.Transfers) >= maxTransfers {
-		return faultf(9004, "the transfer queue is full")
+		return faultf(faultResources, "the transfer queue is full")
 	}
 	t.ID = a.st.NextTransfer
 	a.st.NextTransfer++
 	t.State = TransferNotStarted
 	a.st.Transfers = append(a.st.Transfers, t)
-	if err := a.saveLocked(); err != nil {
+	if err := a.save(); err != nil {
 		// Not on disk, not promised: the ACS would wait for a
 		// TransferComplete that a restart forgets.
 		a.st.Transfers = a.st.Transfers[:len(a.st.Transfers)-1]
@@ -180,19 +176,18 @@ func (a *Agent) queueTransfer(t *Transfer) error {
 
 // download accepts a Download: it is queued and runs after the session and
 // DelaySeconds, and a TransferComplete reports how it went (Status 1).
-func (a *Agent) download(_ context.Context, s *session, msg soap.Message) (soap.Message, error) {
-	m := msg.(*soap.Download)
+func (a *Agent) download(_ context.Context, s *session, m *soap.Download) (soap.Message, error) {
 	if len(m.CommandKey) > maxKey {
-		return nil, faultf(9003, "CommandKey longer than %d", maxKey)
+		return nil, faultf(faultInvalidArguments, "CommandKey longer than %d", maxKey)
 	}
 	if !validDownloadType(m.FileType) {
-		return nil, faultf(9003, "FileType %q", m.FileType)
+		return nil, faultf(faultInvalidArguments, "FileType %q", m.FileType)
 	}
 	if _, err := checkTransferURL(m.URL); err != nil {
 		return nil, err
 	}
 	if a.cfg.MaxTransferSize > 0 && int64(m.FileSize) > a.cfg.MaxTransferSize {
-		return nil, faultf(9004, "file of %d bytes is larger than the %d allowed", m.FileSize, a.cfg.MaxTransferSize)
+		return nil, faultf(faultResources, "file of %d bytes is larger than the %d allowed", m.FileSize, a.cfg.MaxTransferSize)
 	}
 	t := &Transfer{Method: "Download", CommandKey: m.CommandKey, FileType: m.FileType, URL: m.URL, Username: m.Username,
 		Password: m.Password, FileSize: m.FileSize, TargetFileName: m.TargetFileName, Version: s.version,
@@ -203,13 +198,12 @@ func (a *Agent) download(_ context.Context, s *session, msg soap.Message) (soap.
 	return &soap.DownloadResponse{TransferResponse: soap.TransferResponse{Status: 1}}, nil
 }
 
-func (a *Agent) upload(_ context.Context, s *session, msg soap.Message) (soap.Message, error) {
-	m := msg.(*soap.Upload)
+func (a *Agent) upload(_ context.Context, s *session, m *soap.Upload) (soap.Message, error) {
 	if len(m.CommandKey) > maxKey {
-		return nil, faultf(9003, "CommandKey longer than %d", maxKey)
+		return nil, faultf(faultInvalidArguments, "CommandKey longer than %d", maxKey)
 	}
 	if !validUploadType(m.FileType) || a.cfg.UploadSource == nil {
-		return nil, faultf(9003, "FileType %q", m.FileType)
+		return nil, faultf(faultInvalidArguments, "FileType %q", m.FileType)
 	}
 	if _, err := checkTransferURL(m.URL); err != nil {
 		return nil, err
@@ -225,30 +219,29 @@ func (a *Agent) upload(_ context.Context, s *session, msg soap.Message) (soap.Me
 // scheduleDownload (CWMP 1.2) runs the download in the first time window;
 // "4 Confirmation Needed" cannot be honoured by an agent with no user
 // interface and is refused.
-func (a *Agent) scheduleDownload(_ context.Context, s *session, msg soap.Message) (soap.Message, error) {
-	m := msg.(*soap.ScheduleDownload)
+func (a *Agent) scheduleDownload(_ context.Context, s *session, m *soap.ScheduleDownload) (soap.Message, error) {
 	if len(m.CommandKey) > maxKey {
-		return nil, faultf(9003, "CommandKey longer than %d", maxKey)
+		return nil, faultf(faultInvalidArguments, "CommandKey longer than %d", maxKey)
 	}
 	if !validDownloadType(m.FileType) {
-		return nil, faultf(9003, "FileType %q", m.FileType)
+		return nil, faultf(faultInvalidArguments, "FileType %q", m.FileType)
 	}
 	if _, err := checkTransferURL(m.URL); err != nil {
 		return nil, err
 	}
 	if len(m.TimeWindowList) < 1 || len(m.TimeWindowList) > 2 {
-		return nil, faultf(9003, "TimeWindowList needs one or two windows")
+		return nil, faultf(faultInvalidArguments, "TimeWindowList needs one or two windows")
 	}
 	now := a.clock.Now()
 	var start, end time.Time
 	for i, w := range m.TimeWindowList {
 		if w.WindowEnd < w.WindowStart {
-			return nil, faultf(9003, "window %d ends before it starts", i+1)
+			return nil, faultf(faultInvalidArguments, "window %d ends before it starts", i+1)
 		}
 		switch w.WindowMode {
 		case "1 At Any Time", "2 Immediately", "3 When Idle":
 		default:
-			return nil, faultf(9003, "WindowMode %q is not supported", w.WindowMode)
+			return nil, faultf(faultInvalidArguments, "WindowMode %q is not supported", w.WindowMode)
 		}
 		if i == 0 {
 			start = now.Add(time.Duration(w.WindowStart) * time.Second)
@@ -263,10 +256,7 @@ func (a *Agent) scheduleDownload(_ context.Context, s *session, msg soap.Message
 	return &soap.ScheduleDownloadResponse{}, nil
 }
 
-func (a *Agent) cancelTransfer(_ context.Context, _ *session, msg soap.Message) (soap.Message, error) {
-	m := msg.(*soap.CancelTransfer)
-	a.mu.Lock()
-	defer a.mu.Unlock()
+func (a *Agent) cancelTransfer(_ context.Context, _ *session, m *soap.CancelTransfer) (soap.Message, error) {
 	found := false
 	kept := make([]*Transfer, 0, len(a.st.Transfers))
 	var err error
@@ -277,28 +267,26 @@ func (a *Agent) cancelTransfer(_ context.Context, _ *session, msg soap.Message) 
 		}
 		found = true
 		if t.State != TransferNotStarted {
-			err = faultf(9021, "transfer %q is %s", t.CommandKey, map[int]string{2: "in progress", 3: "completed"}[t.State])
+			err = faultf(faultCancelNotPermitted, "transfer %q is %s", t.CommandKey, map[int]string{2: "in progress", 3: "completed"}[t.State])
 			kept = append(kept, t)
 		}
 	}
 	if !found {
-		return nil, faultf(9003, "no transfer with CommandKey %q", m.CommandKey)
+		return nil, faultf(faultInvalidArguments, "no transfer with CommandKey %q", m.CommandKey)
 	}
 	if err != nil {
 		return nil, err
 	}
 	old := a.st.Transfers
 	a.st.Transfers = kept
-	if err := a.saveLocked(); err != nil {
+	if err := a.save(); err != nil {
 		a.st.Transfers = old
 		return nil, errNotSaved(err)
 	}
 	return &soap.CancelTransferResponse{}, nil
 }
 
-func (a *Agent) getQueuedTransfers(_ context.Context, _ *session, _ soap.Message) (soap.Message, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+func (a *Agent) getQueuedTransfers(_ context.Context, _ *session, _ *soap.GetQueuedTransfers) (soap.Message, error) {
 	r := &soap.GetQueuedTransfersResponse{TransferList: []soap.QueuedTransfer{}}
 	for _, t := range a.st.Transfers {
 		r.TransferList = append(r.TransferList, soap.QueuedTransfer{CommandKey: t.CommandKey, State: t.State})
@@ -306,9 +294,7 @@ func (a *Agent) getQueuedTransfers(_ context.Context, _ *session, _ soap.Message
 	return r, nil
 }
 
-func (a *Agent) getAllQueuedTransfers(_ context.Context, _ *session, _ soap.Message) (soap.Message, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
+func (a *Agent) getAllQueuedTransfers(_ context.Context, _ *session, _ *soap.GetAllQueuedTransfers) (soap.Message, error) {
 	r := &soap.GetAllQueuedTransfersResponse{TransferList: []soap.AllQueuedTransfer{}}
 	for _, t := range a.st.Transfers {
 		r.TransferList = append(r.TransferList, soap.AllQueuedTransfer{CommandKey: t.CommandKey, State: t.State,
@@ -318,40 +304,38 @@ func (a *Agent) getAllQueuedTransfers(_ context.Context, _ *session, _ soap.Mess
 }
 
 // runTransfers runs queued transfers one at a time, never during a session
-// (TR-069: the CWMP session is not blocked by a transfer).
+// (TR-069: the CWMP session is not blocked by a transfer), on its own
+// goroutine: it asks the agent's goroutine, which owns the transfers, for
+// the next one, runs a copy of it, and posts the outcome back.
 func (a *Agent) runTransfers(ctx context.Context) {
-	for {
-		now := a.clock.Now()
-		a.mu.Lock()
-		var next *Transfer
+	for ctx.Err() == nil {
+		var work *Transfer
 		wait := 24 * time.Hour
-		if !a.inSession {
+		// Answered between sessions only: the owner runs tasks then.
+		err := a.tasks.do(ctx, func() {
+			now := a.clock.Now()
 			for _, t := range a.st.Transfers {
 				if t.State != TransferNotStarted {
 					continue
 				}
 				if !now.Before(t.StartAt) {
-					next = t
-					break
+					t.State = TransferInProgress
+					t.StartTime = now
+					a.save()
+					cp := *t
+					work = &cp
+					return
 				}
 				if d := t.StartAt.Sub(now); d < wait {
 					wait = d
 				}
 			}
+		})
+		if err != nil {
+			return
 		}
-		var work Transfer
-		if next != nil {
-			next.State = TransferInProgress
-			next.StartTime = now
-			a.saveLocked()
-			// The transfer runs on a copy: the Transfer in the agent's
-			// state is only touched under a.mu (saveLocked encodes it
-			// from other goroutines), and execute writes the outcome back.
-			work = *next
-		}
-		a.mu.Unlock()
-		if next != nil {
-			a.execute(ctx, &work)
+		if work != nil {
+			a.execute(ctx, work)
 			continue
 		}
 		t := a.clock.NewTimer(wait)
@@ -366,9 +350,9 @@ func (a *Agent) runTransfers(ctx context.Context) {
 	}
 }
 
-// transferLocked finds a queued transfer by ID; nil when it is gone (the
-// ACS URL changed, a factory reset) while it ran.
-func (a *Agent) transferLocked(id uint64) *Transfer {
+// transfer finds a queued transfer by ID; nil when it is gone (the ACS
+// URL changed, a factory reset) while it ran.
+func (a *Agent) transfer(id uint64) *Transfer {
 	for _, t := range a.st.Transfers {
 		if t.ID == id {
 			return t
@@ -392,7 +376,7 @@ func (a *Agent) execute(ctx context.Context, t *Transfer) {
 	if t.Method == "Upload" {
 		err = a.doUpload(ctx, t)
 	} else if !t.Deadline.IsZero() && a.clock.Now().After(t.Deadline) {
-		err = &transferError{9020, "the time window has passed"}
+		err = &transferError{faultWindow, "the time window has passed"}
 	} else {
 		err = a.doDownload(ctx, t)
 		if err == nil {
@@ -403,9 +387,9 @@ func (a *Agent) execute(ctx context.Context, t *Transfer) {
 	f := soap.FaultStruct{}
 	if err != nil {
 		var te *transferError
-		code := 9010
+		code := faultDownload
 		if t.Method == "Upload" {
-			code = 9011
+			code = faultUpload
 		}
 		if errors.As(err, &te) {
 			code = te.code
@@ -416,17 +400,16 @@ func (a *Agent) execute(ctx context.Context, t *Transfer) {
 		log.Info("transfer done", "file", t.File)
 	}
 	t.finish(now, f)
-	a.mu.Lock()
-	if cur := a.transferLocked(t.ID); cur != nil {
-		*cur = *t
-		a.addTransferEventsLocked(cur)
-		if reboot && a.rebootReq == nil {
-			a.rebootReq = &rebootRequest{cause: "firmware upgrade"}
+	a.tasks.post(func() {
+		if cur := a.transfer(t.ID); cur != nil {
+			*cur = *t
+			a.addTransferEvents(cur)
+			if reboot && a.rebootReq == nil {
+				a.rebootReq = &rebootRequest{cause: "firmware upgrade"}
+			}
+			a.save()
 		}
-		a.saveLocked()
-	}
-	a.mu.Unlock()
-	a.kick()
+	})
 }
 
 // fileClient returns an HTTP client for file servers: the agent's TLS
@@ -434,7 +417,7 @@ func (a *Agent) execute(ctx context.Context, t *Transfer) {
 // per-stage timeout through the context.
 func (a *Agent) fileClient() *http.Client {
 	a.fileOnce.Do(func() {
-		var tr http.RoundTripper = a.cfg.Transport
+		var tr http.RoundTripper = a.cfg.Virtual.Transport
 		if tr == nil {
 			tr = NewHTTPTransport(a.tls)
 		}
@@ -447,7 +430,7 @@ func (a *Agent) fileClient() *http.Client {
 func (a *Agent) fetch(ctx context.Context, method, rawURL, user, pass string, body []byte) (*http.Response, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil {
-		return nil, &transferError{9003, err.Error()}
+		return nil, &transferError{faultInvalidArguments, err.Error()}
 	}
 	if u.User != nil && user == "" {
 		user = u.User.Username()
@@ -460,7 +443,7 @@ func (a *Agent) fetch(ctx context.Context, method, rawURL, user, pass string, bo
 	for attempt := 0; attempt < 2; attempt++ {
 		req, err := http.NewRequestWithContext(ctx, method, u.String(), bytes.NewReader(body))
 		if err != nil {
-			return nil, &transferError{9003, err.Error()}
+			return nil, &transferError{faultInvalidArguments, err.Error()}
 		}
 		if body == nil {
 			req.Body = nil
@@ -480,10 +463,10 @@ func (a *Agent) fetch(ctx context.Context, method, rawURL, user, pass string, bo
 		}
 		resp.Body.Close()
 		if err := auth.Accept(digest.ParseChallenges(resp.Header.Values("WWW-Authenticate"))); err != nil {
-			return nil, &transferError{9012, err.Error()}
+			return nil, &transferError{faultTransferAuth, err.Error()}
 		}
 	}
-	return nil, &transferError{9012, "authentication failed"}
+	return nil, &transferError{faultTransferAuth, "authentication failed"}
 }
 
 func isNetError(err error) bool {
@@ -509,20 +492,20 @@ func (a *Agent) doDownload(ctx context.Context, t *Transfer) error {
 		if errors.As(err, &te) {
 			return err
 		}
-		return &transferError{9015, err.Error()}
+		return &transferError{faultServerUnreachable, err.Error()}
 	}
 	defer resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden && t.Username != "":
-		return &transferError{9012, resp.Status}
+		return &transferError{faultTransferAuth, resp.Status}
 	case resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusForbidden || resp.StatusCode == http.StatusGone:
-		return &transferError{9016, resp.Status}
+		return &transferError{faultFileAccess, resp.Status}
 	case resp.StatusCode/100 != 2:
-		return &transferError{9010, resp.Status}
+		return &transferError{faultDownload, resp.Status}
 	}
 	dir := a.downloadDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return &transferError{9002, err.Error()}
+		return &transferError{faultInternal, err.Error()}
 	}
 	name := filepath.Base(strings.ReplaceAll(t.TargetFileName, "\\", "/"))
 	if name == "." || name == "/" || name == "" || strings.HasPrefix(name, ".") {
@@ -530,7 +513,7 @@ func (a *Agent) doDownload(ctx context.Context, t *Transfer) error {
 	}
 	tmp, err := os.CreateTemp(dir, ".download-*")
 	if err != nil {
-		return &transferError{9002, err.Error()}
+		return &transferError{faultInternal, err.Error()}
 	}
 	defer os.Remove(tmp.Name())
 	n, err := io.Copy(tmp, io.LimitReader(resp.Body, a.cfg.MaxTransferSize+1))
@@ -539,22 +522,22 @@ func (a *Agent) doDownload(ctx context.Context, t *Transfer) error {
 	}
 	if err != nil {
 		if isNetError(err) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return &transferError{9017, err.Error()}
+			return &transferError{faultIncomplete, err.Error()}
 		}
-		return &transferError{9010, err.Error()}
+		return &transferError{faultDownload, err.Error()}
 	}
 	if n > a.cfg.MaxTransferSize {
-		return &transferError{9010, "file larger than the configured maximum"}
+		return &transferError{faultDownload, "file larger than the configured maximum"}
 	}
 	if resp.ContentLength >= 0 && n != resp.ContentLength {
-		return &transferError{9017, fmt.Sprintf("got %d of %d bytes", n, resp.ContentLength)}
+		return &transferError{faultIncomplete, fmt.Sprintf("got %d of %d bytes", n, resp.ContentLength)}
 	}
 	if t.FileSize > 0 && n != int64(t.FileSize) {
-		return &transferError{9018, fmt.Sprintf("got %d bytes, FileSize says %d", n, t.FileSize)}
+		return &transferError{faultCorrupted, fmt.Sprintf("got %d bytes, FileSize says %d", n, t.FileSize)}
 	}
 	final := filepath.Join(dir, name)
 	if err := os.Rename(tmp.Name(), final); err != nil {
-		return &transferError{9002, err.Error()}
+		return &transferError{faultInternal, err.Error()}
 	}
 	t.File = final
 	return nil
@@ -568,14 +551,14 @@ func (a *Agent) apply(ctx context.Context, t *Transfer) (reboot bool, err error)
 	case "1 Firmware Upgrade Image":
 		if h := a.cfg.Hooks.Firmware; h != "" {
 			if err := a.runHook(ctx, h, t.File, t.CommandKey); err != nil {
-				return false, &transferError{9010, "firmware hook: " + err.Error()}
+				return false, &transferError{faultDownload, "firmware hook: " + err.Error()}
 			}
 		}
 		return true, nil
 	case "3 Vendor Configuration File":
 		if h := a.cfg.Hooks.ConfigFile; h != "" {
 			if err := a.runHook(ctx, h, t.File, t.CommandKey); err != nil {
-				return false, &transferError{9010, "configuration hook: " + err.Error()}
+				return false, &transferError{faultDownload, "configuration hook: " + err.Error()}
 			}
 		}
 	}
@@ -585,7 +568,7 @@ func (a *Agent) apply(ctx context.Context, t *Transfer) (reboot bool, err error)
 func (a *Agent) doUpload(ctx context.Context, t *Transfer) error {
 	data, err := a.cfg.UploadSource(t.FileType)
 	if err != nil {
-		return &transferError{9011, err.Error()}
+		return &transferError{faultUpload, err.Error()}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
 	defer cancel()
@@ -593,21 +576,21 @@ func (a *Agent) doUpload(ctx context.Context, t *Transfer) error {
 	if err != nil {
 		var te *transferError
 		if errors.As(err, &te) {
-			te.code = 9011
+			te.code = faultUpload
 			if strings.Contains(te.detail, "auth") {
-				te.code = 9012
+				te.code = faultTransferAuth
 			}
 			return te
 		}
-		return &transferError{9011, err.Error()}
+		return &transferError{faultUpload, err.Error()}
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized:
-		return &transferError{9012, resp.Status}
+		return &transferError{faultTransferAuth, resp.Status}
 	case resp.StatusCode/100 != 2:
-		return &transferError{9011, resp.Status}
+		return &transferError{faultUpload, resp.Status}
 	}
 	return nil
 }

@@ -166,15 +166,20 @@ func New(cfg Config) (*Fleet, error) {
 		}
 		c.ConnReqListen, c.ControlSocket, c.UDPListen = "", "", ""
 		c.ConnReqURL = crBase
-		c.Agent.ClientTLS = tc
+		if crBase == "" {
+			// Without a listener the URL still names the path, so that the
+			// ACS sees a well-formed value.
+			c.ConnReqURL = "http://127.0.0.1:7547"
+		}
+		c.Agent.Virtual.ClientTLS = tc
 		if cfg.SourceIPs != nil {
-			c.Agent.LocalAddr = nthAddr(cfg.SourceIPs, i)
+			c.Agent.Virtual.LocalAddr = nthAddr(cfg.SourceIPs, i)
 		}
 		if !cfg.NoJitter {
-			c.Agent.PeriodicPhase = time.Duration(rand.Int64N(int64(24 * time.Hour)))
+			c.Agent.Virtual.PeriodicPhase = time.Duration(rand.Int64N(int64(24 * time.Hour)))
 		}
 		d := &Device{Serial: serial}
-		c.Agent.OnSession = func(r cwmp.SessionResult) { f.sessionDone(d, r) }
+		c.Agent.Virtual.OnSession = func(r cwmp.SessionResult) { f.sessionDone(d, r) }
 		if cfg.Base.Logger != nil {
 			c.Logger = cfg.Base.Logger.With("cpe", serial)
 		}
@@ -184,18 +189,14 @@ func New(cfg Config) (*Fleet, error) {
 			return nil, fmt.Errorf("fleet: CPE %s: %w", serial, err)
 		}
 		d.CPE = built
-		if crBase == "" {
-			// Without a listener the URL still names the path, so that the
-			// ACS sees a well-formed value.
-			built.ConnReq.PublicURL = "http://127.0.0.1:7547"
-		}
-		f.byPath[built.ConnReq.Path] = d
+		f.byPath[built.ConnReq.URLPath()] = d
 		if udpAddr != "" {
+			ts := tr111.OpenTimestamps(c.StateDir, cfg.Logger)
 			d.udp = tr111.NewUDPAcceptor(func() (string, string) {
 				u, _ := built.Tree.Get(ms + "ConnectionRequestUsername")
 				p, _ := built.Tree.Get(ms + "ConnectionRequestPassword")
 				return u, p
-			}, built.Agent.LastUDPTimestamp(), built.Agent.SetLastUDPTimestamp)
+			}, ts.Last(), ts.Save)
 			d.udp.Allow = built.ConnReq.Allow // the CPE's one Connection Request rate limit
 			if _, dup := f.byUser[user]; dup {
 				f.closeListeners()

@@ -53,6 +53,19 @@ func ReadJSON(path string, v any) error {
 	return nil
 }
 
+// PeekJSON is ReadJSON for a file another component owns: a corrupt file
+// is an error but is left where it is.
+func PeekJSON(path string, v any) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("atomicfile: %w", err)
+	}
+	if err := decodeJSON(data, v); err != nil {
+		return fmt.Errorf("atomicfile: %s: %w: %w", path, ErrCorrupt, err)
+	}
+	return nil
+}
+
 func decodeJSON(data []byte, v any) error {
 	var env envelope
 	if err := json.Unmarshal(data, &env); err != nil {
