@@ -77,7 +77,13 @@ func TestSessionConn(t *testing.T) {
 	sc.close()
 
 	// A cancelled context ends a blocked exchange at once.
-	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { time.Sleep(3 * time.Second) }))
+	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.ReadAll(r.Body) // then the server notices the client leaving
+		select {           // an ACS that never answers (until the client goes away)
+		case <-r.Context().Done():
+		case <-time.After(3 * time.Second):
+		}
+	}))
 	defer stall.Close()
 	sc = &sessionConn{timeout: 5 * time.Second}
 	defer sc.close()

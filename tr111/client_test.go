@@ -7,12 +7,14 @@ import (
 	"net"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/memnet"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 )
@@ -38,6 +40,11 @@ func newServerT(t testing.TB, creds map[string]Credential) *Server {
 
 // newClientRig starts a client on loopback with the given parameters.
 func newClientRig(t *testing.T, server *Server, params map[string]string) *clientRig {
+	return newClientRigOn(t, nil, server, params)
+}
+
+// newClientRigOn is newClientRig on an in-memory network (nil: loopback).
+func newClientRigOn(t *testing.T, mn *memnet.Net, server *Server, params map[string]string) *clientRig {
 	f := map[string]string{
 		ms + "URL":                       "http://127.0.0.1:9/acs",
 		ms + "ConnectionRequestUsername": "cr-user",
@@ -49,9 +56,13 @@ func newClientRig(t *testing.T, server *Server, params map[string]string) *clien
 	tree, err := datamodel.New(schemas.Device(), datamodel.Options{Factory: f})
 	require.NoError(t, err)
 	r := &clientRig{t: t, tree: tree, server: server}
-	c, err := NewClient(ClientConfig{Store: tree, Root: "Device", ListenAddr: "127.0.0.1:0", RTO: 10 * time.Millisecond,
+	cc := ClientConfig{Store: tree, Root: "Device", ListenAddr: "127.0.0.1:0", RTO: 10 * time.Millisecond,
 		Resolution: 100 * time.Millisecond, AddressPoll: 100 * time.Millisecond,
-		OnConnectionRequest: func() { r.crs.Add(1) }, SaveTimestamp: func(ts uint64) { r.saved.Store(ts) }})
+		OnConnectionRequest: func() { r.crs.Add(1) }, SaveTimestamp: func(ts uint64) { r.saved.Store(ts) }}
+	if mn != nil {
+		cc.ListenPacket, cc.Dial = mn.ListenPacket, mn.Dial
+	}
+	c, err := NewClient(cc)
 	require.NoError(t, err)
 	r.client = c
 	testrun.Go(t, c.Run)
@@ -110,13 +121,21 @@ func TestNoNATBinding(t *testing.T) {
 // TestDiscoveryThroughFakeNAT runs binding discovery, the authenticated
 // BINDING-CHANGE, binding-timeout discovery and a UDP Connection Request
 // through the user-space NAT.
-func TestDiscoveryThroughFakeNAT(t *testing.T) {
-	t.Parallel()
+//
+// It runs in a synctest bubble on an in-memory network: the discovery's
+// waits (idle times of up to 3 s, probe after probe) pass in virtual time.
+func TestDiscoveryThroughFakeNAT(t *testing.T) { synctest.Test(t, testDiscoveryThroughFakeNAT) }
+
+func testDiscoveryThroughFakeNAT(t *testing.T) {
+	mn := memnet.New()
 	creds := map[string]Credential{"cpe-1": {STUNUsername: "cpe-1", STUNPassword: "stun-pw", CRUsername: "cr-user", CRPassword: "cr-pass"}}
-	srv := newServerT(t, creds)
+	srv, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", StateDir: t.TempDir(), Spacing: 5 * time.Millisecond, ListenPacket: mn.ListenPacket})
+	require.NoError(t, err)
+	srv.SetCredentials(creds)
+	testrun.Go(t, srv.Run)
 	timeout := 1700 * time.Millisecond
-	nat := newFakeNAT(t, srv.Addr(), timeout)
-	r := newClientRig(t, srv, map[string]string{"STUNEnable": "true", "STUNServerAddress": "127.0.0.1",
+	nat := newFakeNATOn(t, mn.ListenPacket, srv.Addr(), timeout)
+	r := newClientRigOn(t, mn, srv, map[string]string{"STUNEnable": "true", "STUNServerAddress": "127.0.0.1",
 		"STUNServerPort": fmt.Sprint(nat.Addr().Port), "STUNUsername": "cpe-1", "STUNPassword": "stun-pw",
 		"STUNMinimumKeepAlivePeriod": "1", "STUNMaximumKeepAlivePeriod": "3"})
 

@@ -14,7 +14,8 @@ import (
 // were the STUN server; the server sees the mapping's outside port.
 type fakeNAT struct {
 	t       testing.TB
-	inside  *net.UDPConn
+	listen  func(network, address string) (net.PacketConn, error)
+	inside  net.PacketConn
 	server  *net.UDPAddr
 	Timeout time.Duration
 
@@ -24,18 +25,23 @@ type fakeNAT struct {
 }
 
 type mapping struct {
-	out    *net.UDPConn
+	out    net.PacketConn
 	in     *net.UDPAddr
 	last   time.Time
 	closed bool
 }
 
 func newFakeNAT(t testing.TB, server *net.UDPAddr, timeout time.Duration) *fakeNAT {
-	in, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return newFakeNATOn(t, net.ListenPacket, server, timeout)
+}
+
+// newFakeNATOn is the NAT on another network (memnet).
+func newFakeNATOn(t testing.TB, listen func(network, address string) (net.PacketConn, error), server *net.UDPAddr, timeout time.Duration) *fakeNAT {
+	in, err := listen("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &fakeNAT{t: t, inside: in, server: server, Timeout: timeout, mappings: map[string]*mapping{}}
+	n := &fakeNAT{t: t, listen: listen, inside: in, server: server, Timeout: timeout, mappings: map[string]*mapping{}}
 	go n.fromInside()
 	t.Cleanup(n.close)
 	return n
@@ -71,10 +77,11 @@ func (n *fakeNAT) live(m *mapping, now time.Time) bool {
 func (n *fakeNAT) fromInside() {
 	buf := make([]byte, 2048)
 	for {
-		k, from, err := n.inside.ReadFromUDP(buf)
+		k, a, err := n.inside.ReadFrom(buf)
 		if err != nil {
 			return
 		}
+		from := a.(*net.UDPAddr)
 		now := time.Now()
 		n.mu.Lock()
 		m := n.mappings[from.String()]
@@ -84,7 +91,7 @@ func (n *fakeNAT) fromInside() {
 			m = nil
 		}
 		if m == nil {
-			out, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+			out, err := n.listen("udp4", "127.0.0.1:0")
 			if err != nil {
 				n.mu.Unlock()
 				continue
@@ -96,14 +103,14 @@ func (n *fakeNAT) fromInside() {
 		}
 		m.last = now
 		n.mu.Unlock()
-		m.out.WriteToUDP(buf[:k], n.server)
+		m.out.WriteTo(buf[:k], n.server)
 	}
 }
 
 func (n *fakeNAT) fromOutside(m *mapping) {
 	buf := make([]byte, 2048)
 	for {
-		k, _, err := m.out.ReadFromUDP(buf)
+		k, _, err := m.out.ReadFrom(buf)
 		if err != nil {
 			return
 		}
@@ -115,7 +122,7 @@ func (n *fakeNAT) fromOutside(m *mapping) {
 		}
 		n.mu.Unlock()
 		if ok {
-			n.inside.WriteToUDP(buf[:k], m.in)
+			n.inside.WriteTo(buf[:k], m.in)
 		}
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/memnet"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 )
 
@@ -44,21 +46,25 @@ func (l *changeLog) counts() map[string]int {
 }
 
 // TestRestartsAnnounceEachBindingOnce restarts discovery many times
-// (SetParameterValues of a STUN parameter that keeps the same server),
+// (SetParameterValues of the keep-alive period, the server the same),
 // interleaved with new NAT mappings, and checks what the STUN server saw:
 // every binding the CPE ended up with was announced with exactly one
 // acknowledged BINDING-CHANGE, and none twice. (One agent start in five
 // once never sent it: overlapping restarts left the announcement behind.)
 func TestRestartsAnnounceEachBindingOnce(t *testing.T) {
-	t.Parallel()
+	synctest.Test(t, testRestartsAnnounceEachBindingOnce)
+}
+
+func testRestartsAnnounceEachBindingOnce(t *testing.T) {
+	mn := memnet.New()
 	log := &changeLog{acked: map[string]map[TxID]bool{}}
 	creds := map[string]Credential{"cpe-1": {STUNUsername: "cpe-1", STUNPassword: "stun-pw", CRUsername: "cr-user", CRPassword: "cr-pass"}}
-	srv, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", OnRequest: log.observe})
+	srv, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", OnRequest: log.observe, ListenPacket: mn.ListenPacket})
 	require.NoError(t, err)
 	srv.SetCredentials(creds)
 	testrun.Go(t, srv.Run)
-	nat := newFakeNAT(t, srv.Addr(), time.Minute)
-	r := newClientRig(t, srv, map[string]string{"STUNEnable": "true", "STUNServerAddress": "127.0.0.1",
+	nat := newFakeNATOn(t, mn.ListenPacket, srv.Addr(), time.Minute)
+	r := newClientRigOn(t, mn, srv, map[string]string{"STUNEnable": "true", "STUNServerAddress": "127.0.0.1",
 		"STUNServerPort": fmt.Sprint(nat.Addr().Port), "STUNUsername": "cpe-1", "STUNPassword": "stun-pw",
 		"STUNMinimumKeepAlivePeriod": "1", "STUNMaximumKeepAlivePeriod": "1"})
 	// Wired as package cpe wires it: one restart per committed transaction.
@@ -71,13 +77,14 @@ func TestRestartsAnnounceEachBindingOnce(t *testing.T) {
 		}
 	})
 	r.waitPhase("fixed", 10*time.Second)
-	hosts := []string{"localhost", "127.0.0.1"} // one server under two names: a restart, no new binding
+	periods := []string{"2", "1"} // another keep-alive period: a restart, no new binding
 	for i := 0; i < 40; i++ {
 		if i%8 == 7 {
 			nat.Flush()
 		} else {
-			require.NoError(t, r.tree.SetValues([]datamodel.Change{{Path: ms + "STUNServerAddress", Value: hosts[i%2]}},
-				datamodel.SetOptions{Origin: datamodel.OriginACS}))
+			p := periods[i%2]
+			require.NoError(t, r.tree.SetValues([]datamodel.Change{{Path: ms + "STUNMinimumKeepAlivePeriod", Value: p},
+				{Path: ms + "STUNMaximumKeepAlivePeriod", Value: p}}, datamodel.SetOptions{Origin: datamodel.OriginACS}))
 		}
 		time.Sleep(time.Duration(rand.IntN(60)) * time.Millisecond)
 	}
@@ -101,10 +108,14 @@ func TestRestartsAnnounceEachBindingOnce(t *testing.T) {
 // and the username, so a new STUNServerAddress or STUNPassword left the
 // server in use without the binding.
 func TestNewServerOrCredentialsAnnounceAgain(t *testing.T) {
-	t.Parallel()
+	synctest.Test(t, testNewServerOrCredentialsAnnounceAgain)
+}
+
+func testNewServerOrCredentialsAnnounceAgain(t *testing.T) {
+	mn := memnet.New()
 	creds := map[string]Credential{"cpe-1": {STUNUsername: "cpe-1", STUNPassword: "pw-2", CRUsername: "cr-user", CRPassword: "cr-pass"}}
 	start := func(l *changeLog) *Server {
-		s, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", OnRequest: l.observe})
+		s, err := NewServer(ServerConfig{Listen: "127.0.0.1:0", OnRequest: l.observe, ListenPacket: mn.ListenPacket})
 		require.NoError(t, err)
 		s.SetCredentials(creds)
 		testrun.Go(t, s.Run)
@@ -112,7 +123,7 @@ func TestNewServerOrCredentialsAnnounceAgain(t *testing.T) {
 	}
 	la, lb := &changeLog{acked: map[string]map[TxID]bool{}}, &changeLog{acked: map[string]map[TxID]bool{}}
 	a, b := start(la), start(lb)
-	r := newClientRig(t, a, map[string]string{"STUNEnable": "true", "STUNServerAddress": "127.0.0.1",
+	r := newClientRigOn(t, mn, a, map[string]string{"STUNEnable": "true", "STUNServerAddress": "127.0.0.1",
 		"STUNServerPort": fmt.Sprint(a.Addr().Port), "STUNUsername": "cpe-1", "STUNPassword": "pw-1",
 		"STUNMinimumKeepAlivePeriod": "1", "STUNMaximumKeepAlivePeriod": "1"})
 	r.tree.OnCommit(func(evs []datamodel.Event) {

@@ -49,6 +49,9 @@ func openFDs(pid int) int {
 // Request from another address goes through, the control socket answers,
 // and the agent keeps running.
 func TestSlowClientFlood(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the flood runs for seconds; skipped with -short")
+	}
 	acs, err := cwmptest.New()
 	require.NoError(t, err)
 	defer acs.Close()

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/insomniacslk/dhcp/dhcpv4"
@@ -96,7 +97,12 @@ func (m *memTransport) Exchange(ctx context.Context, msg *dhcpv4.DHCPv4, from ne
 	if err == nil && r != nil && match(r) {
 		return r, nil
 	}
-	sleep(ctx, timeout)
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 	return nil, nclient4.ErrNoResponse
 }
 
@@ -163,7 +169,9 @@ func startClient(t *testing.T, cfg ClientConfig) (*Client, context.CancelFunc) {
 // memory: DORA with both identities, renewal at T1, GatewayInfo discarded
 // when the lease expires without renewal, association again when the
 // gateway comes back, and DHCPRELEASE on exit.
-func TestAssociationLifecycle(t *testing.T) {
+func TestAssociationLifecycle(t *testing.T) { synctest.Test(t, testAssociationLifecycle) }
+
+func testAssociationLifecycle(t *testing.T) {
 	gw, dev := gatewayTree(t), deviceTree(t)
 	srv, tab := testServer(t, gw, 3*time.Second, "")
 	tp := &memTransport{srv: srv, hw: net.HardwareAddr{2, 0, 0, 0, 0, 7}}
@@ -227,7 +235,9 @@ func TestAssociationLifecycle(t *testing.T) {
 
 // TestInformMode: a device with a static address associates with
 // DHCPINFORM, unicast to its gateway; the entry has no lease to expire.
-func TestInformMode(t *testing.T) {
+func TestInformMode(t *testing.T) { synctest.Test(t, testInformMode) }
+
+func testInformMode(t *testing.T) {
 	gw, dev := gatewayTree(t), deviceTree(t)
 	srv, tab := testServer(t, gw, time.Hour, "")
 	tp := &memTransport{srv: srv, hw: net.HardwareAddr{2, 0, 0, 0, 0, 8}}
@@ -471,7 +481,9 @@ func writeTemp(t *testing.T, s string) string {
 // TestOfferWithoutAck: the OFFER's Gateway Identity is recorded (TR-111
 // 1.2.2 names DHCPOFFER), but when no ACK follows there is no lease, and
 // GatewayInfo is emptied again.
-func TestOfferWithoutAck(t *testing.T) {
+func TestOfferWithoutAck(t *testing.T) { synctest.Test(t, testOfferWithoutAck) }
+
+func testOfferWithoutAck(t *testing.T) {
 	gw, dev := gatewayTree(t), deviceTree(t)
 	srv, _ := testServer(t, gw, time.Hour, "")
 	tp := &memTransport{srv: srv, hw: net.HardwareAddr{2, 0, 0, 0, 6, 1}}

@@ -15,6 +15,7 @@ import (
 	"github.com/insomniacslk/dhcp/dhcpv4"
 
 	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
+	"github.com/cwmp-agent/cwmp-agent/internal/clock"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
 
@@ -50,7 +51,10 @@ type ClientConfig struct {
 	// configuration (tests); nil uses the real interface.
 	Transport Transport
 	Link      Link
-	Logger    *slog.Logger
+	// Clock drives the lease timers and retransmissions; nil is the real
+	// clock.
+	Clock  clock.Clock
+	Logger *slog.Logger
 }
 
 // Transport sends one DHCP message and waits for the first matching reply.
@@ -156,6 +160,9 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 4 * time.Second
@@ -317,7 +324,7 @@ func (c *Client) runLease(ctx context.Context) error {
 			if err != nil {
 				if ctx.Err() == nil {
 					c.log.Info("no lease yet", "err", err, "retry_in", wait)
-					sleep(ctx, jitter(wait))
+					c.sleep(ctx, jitter(wait))
 					wait = min(wait*2, 64*time.Second)
 				}
 				continue
@@ -350,7 +357,7 @@ func (c *Client) runLease(ctx context.Context) error {
 				st = stBound
 			}
 		case stBound:
-			if !sleepUntil(ctx, c.lease.T1()) {
+			if !c.sleepUntil(ctx, c.lease.T1()) {
 				continue
 			}
 			st = stRenewing
@@ -359,7 +366,7 @@ func (c *Client) runLease(ctx context.Context) error {
 		}
 	}
 	c.setState("stopped")
-	if c.cfg.ReleaseOnExit && c.lease != nil && time.Now().Before(c.lease.Expiry()) {
+	if c.cfg.ReleaseOnExit && c.lease != nil && c.cfg.Clock.Now().Before(c.lease.Expiry()) {
 		c.release()
 	}
 	return nil
@@ -375,7 +382,7 @@ func (c *Client) acquire(ctx context.Context) (*dhcpv4.DHCPv4, error) {
 	}
 	offer, err := c.retry(ctx, disc, nil, bcastServer(), func(m *dhcpv4.DHCPv4) bool {
 		return m.MessageType() == dhcpv4.MessageTypeOffer && m.YourIPAddr.To4() != nil && !m.YourIPAddr.Equal(net.IPv4zero)
-	}, time.Now().Add(2*time.Minute), 0)
+	}, c.cfg.Clock.Now().Add(2*time.Minute), 0)
 	if err != nil {
 		return nil, fmt.Errorf("no DHCPOFFER: %w", err)
 	}
@@ -387,7 +394,7 @@ func (c *Client) acquire(ctx context.Context) (*dhcpv4.DHCPv4, error) {
 	sid := offer.ServerIdentifier()
 	r, err := c.retry(ctx, req, nil, bcastServer(), func(m *dhcpv4.DHCPv4) bool {
 		return ackOrNak(m) && (sid == nil || m.ServerIdentifier() == nil || m.ServerIdentifier().Equal(sid))
-	}, time.Now().Add(2*time.Minute), 4)
+	}, c.cfg.Clock.Now().Add(2*time.Minute), 4)
 	if err == nil && r.MessageType() == dhcpv4.MessageTypeNak {
 		err = errors.New("DHCPNAK")
 	}
@@ -414,7 +421,7 @@ func (c *Client) extend(ctx context.Context, st leaseState) leaseState {
 		to, until = bcastServer(), l.Expiry()
 	}
 	for ctx.Err() == nil {
-		now := time.Now()
+		now := c.cfg.Clock.Now()
 		if !now.Before(until) {
 			break
 		}
@@ -426,8 +433,8 @@ func (c *Client) extend(ctx context.Context, st leaseState) leaseState {
 		timeout := min(max(left/2, minWait), left)
 		r, err := c.cfg.Transport.Exchange(ctx, m, l.IP(), to, ackOrNak, timeout)
 		if err != nil {
-			if ctx.Err() == nil && time.Now().Before(until) {
-				sleepUntil(ctx, now.Add(timeout))
+			if ctx.Err() == nil && c.cfg.Clock.Now().Before(until) {
+				c.sleepUntil(ctx, now.Add(timeout))
 			}
 			continue
 		}
@@ -455,8 +462,8 @@ func (c *Client) extend(ctx context.Context, st leaseState) leaseState {
 func (c *Client) retry(ctx context.Context, m *dhcpv4.DHCPv4, from net.IP, to *net.UDPAddr, match func(*dhcpv4.DHCPv4) bool, deadline time.Time, attempts int) (*dhcpv4.DHCPv4, error) {
 	wait := c.cfg.Timeout
 	var last error
-	for n := 0; ctx.Err() == nil && time.Now().Before(deadline) && (attempts == 0 || n < attempts); n++ {
-		r, err := c.cfg.Transport.Exchange(ctx, m, from, to, match, min(jitter(wait), time.Until(deadline)))
+	for n := 0; ctx.Err() == nil && c.cfg.Clock.Now().Before(deadline) && (attempts == 0 || n < attempts); n++ {
+		r, err := c.cfg.Transport.Exchange(ctx, m, from, to, match, min(jitter(wait), deadline.Sub(c.cfg.Clock.Now())))
 		if err == nil {
 			return r, nil
 		}
@@ -475,7 +482,7 @@ func (c *Client) retry(ctx context.Context, m *dhcpv4.DHCPv4, from net.IP, to *n
 // bind takes a DHCPACK: record the Gateway Identity, configure the
 // interface, save the lease.
 func (c *Client) bind(ack *dhcpv4.DHCPv4) {
-	l := &ClientLease{ACK: ack.ToBytes(), Bound: time.Now(), ack: ack}
+	l := &ClientLease{ACK: ack.ToBytes(), Bound: c.cfg.Clock.Now(), ack: ack}
 	prev := c.lease
 	c.lease = l
 	c.record(ack)
@@ -545,7 +552,7 @@ func (c *Client) loadLease() *ClientLease {
 		return nil
 	}
 	l.ack = ack
-	if !time.Now().Before(l.Expiry()) {
+	if !c.cfg.Clock.Now().Before(l.Expiry()) {
 		return nil
 	}
 	return &l
@@ -580,11 +587,11 @@ func (c *Client) runInform(ctx context.Context) error {
 		ip := c.cfg.Link.Address()
 		if ip == nil {
 			c.setState("no address")
-			sleep(ctx, 2*time.Second)
+			c.sleep(ctx, 2*time.Second)
 			continue
 		}
-		if ip.Equal(last) && time.Now().Before(next) {
-			sleep(ctx, min(time.Until(next), 2*time.Second))
+		if ip.Equal(last) && c.cfg.Clock.Now().Before(next) {
+			c.sleep(ctx, min(next.Sub(c.cfg.Clock.Now()), 2*time.Second))
 			continue
 		}
 		c.setState("informing")
@@ -599,7 +606,7 @@ func (c *Client) runInform(ctx context.Context) error {
 			return err
 		}
 		r, err := c.retry(ctx, m, ip, to, func(m *dhcpv4.DHCPv4) bool { return m.MessageType() == dhcpv4.MessageTypeAck },
-			time.Now().Add(min(c.cfg.InformInterval, 2*time.Minute)), 4)
+			c.cfg.Clock.Now().Add(min(c.cfg.InformInterval, 2*time.Minute)), 4)
 		if ctx.Err() != nil {
 			break
 		}
@@ -609,7 +616,7 @@ func (c *Client) runInform(ctx context.Context) error {
 				c.clearGateway("three DHCPINFORMs unanswered")
 			}
 			c.log.Info("DHCPINFORM unanswered", "to", to, "failures", failures)
-			next = time.Now().Add(min(jitter(wait), c.cfg.InformInterval))
+			next = c.cfg.Clock.Now().Add(min(jitter(wait), c.cfg.InformInterval))
 			wait = min(wait*2, 64*time.Second)
 			continue
 		}
@@ -619,7 +626,7 @@ func (c *Client) runInform(ctx context.Context) error {
 		c.state.IP, c.state.Server = ip.String(), fmt.Sprint(r.ServerIdentifier())
 		c.mu.Unlock()
 		c.setState("informed")
-		next = time.Now().Add(c.cfg.InformInterval)
+		next = c.cfg.Clock.Now().Add(c.cfg.InformInterval)
 	}
 	c.setState("stopped")
 	return nil
@@ -640,18 +647,20 @@ func jitter(d time.Duration) time.Duration {
 	return d - time.Second + time.Duration(rand.Int64N(int64(2*time.Second)))
 }
 
-func sleep(ctx context.Context, d time.Duration) bool {
+func (c *Client) sleep(ctx context.Context, d time.Duration) bool {
 	if d <= 0 {
 		return ctx.Err() == nil
 	}
-	t := time.NewTimer(d)
+	t := c.cfg.Clock.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():
 		return false
-	case <-t.C:
+	case <-t.C():
 		return true
 	}
 }
 
-func sleepUntil(ctx context.Context, at time.Time) bool { return sleep(ctx, time.Until(at)) }
+func (c *Client) sleepUntil(ctx context.Context, at time.Time) bool {
+	return c.sleep(ctx, at.Sub(c.cfg.Clock.Now()))
+}

@@ -42,6 +42,9 @@ var counter atomic.Int32
 // Require skips the test unless it can build labs.
 func Require(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("netlab: network labs take real time (kernel timeouts); skipped with -short")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("netlab: needs root to create network namespaces (CI runs these tests as root)")
 	}
