@@ -155,219 +155,283 @@ func isInstance(seg string) bool {
 // schemas/README.md): "model", "object" lines, and one line per parameter
 // with its name, type, access (R or W) and flags.
 func ParseSchema(r io.Reader) (*Schema, error) {
-	s := &Schema{params: map[string]*ParamDef{}, objects: map[string]*ObjectDef{}}
-	type pending struct {
-		obj   *ObjectDef
-		count string
-		line  int
-	}
-	var counts []pending
-	var limits []*ParamDef
-	var cur *ObjectDef
+	ps := &schemaParser{s: &Schema{params: map[string]*ParamDef{}, objects: map[string]*ObjectDef{}}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	line := 0
 	for sc.Scan() {
-		line++
+		ps.line++
 		text := strings.TrimSpace(sc.Text())
 		if text == "" || text[0] == '#' {
 			continue
 		}
-		fields, err := splitFields(text)
-		if err != nil {
-			return nil, fmt.Errorf("datamodel: schema line %d: %w", line, err)
-		}
-		errf := func(format string, a ...any) error {
-			return fmt.Errorf("datamodel: schema line %d: %s", line, fmt.Sprintf(format, a...))
-		}
-		switch fields[0] {
-		case "model":
-			if len(fields) != 2 {
-				return nil, errf("model takes one name")
-			}
-			s.Model = fields[1]
-		case "object":
-			if len(fields) < 2 || !strings.HasSuffix(fields[1], ".") {
-				return nil, errf("object needs a path ending in '.'")
-			}
-			o := &ObjectDef{Path: fields[1], byName: map[string]*ParamDef{}, objName: map[string]*ObjectDef{}}
-			if _, dup := s.objects[o.Path]; dup {
-				return nil, errf("object %s defined twice", o.Path)
-			}
-			segs := strings.Split(strings.TrimSuffix(o.Path, "."), ".")
-			if segs[len(segs)-1] == "{i}" {
-				o.Multi = true
-				segs = segs[:len(segs)-1]
-			}
-			o.Name = segs[len(segs)-1]
-			if len(segs) == 1 && !o.Multi {
-				if s.Root != nil {
-					return nil, errf("second root object %s", o.Path)
-				}
-				s.Root = o
-			} else {
-				parentPath := strings.Join(segs[:len(segs)-1], ".") + "."
-				parent := s.objects[parentPath]
-				if parent == nil {
-					return nil, errf("object %s comes before its parent %s", o.Path, parentPath)
-				}
-				if _, dup := parent.objName[o.Name]; dup {
-					return nil, errf("object %s defined twice", o.Path)
-				}
-				if _, clash := parent.byName[o.Name]; clash {
-					return nil, errf("object %s clashes with a parameter", o.Path)
-				}
-				o.Parent = parent
-				o.idx = len(parent.Children)
-				parent.Children = append(parent.Children, o)
-				parent.objName[o.Name] = o
-			}
-			if !o.Multi {
-				o.Instances = 1
-			}
-			for _, f := range fields[2:] {
-				k, v, _ := strings.Cut(f, "=")
-				switch k {
-				case "R":
-				case "W":
-					if !o.Multi {
-						return nil, errf("only a table can be writable")
-					}
-					o.Writable = true
-				case "volatile":
-					o.Volatile = true
-				case "count":
-					counts = append(counts, pending{o, v, line})
-				case "max":
-					n, err := strconv.Atoi(v)
-					if err != nil || n < 0 {
-						return nil, errf("bad max %q", v)
-					}
-					o.MaxEntries = n
-				case "instances":
-					n, err := strconv.Atoi(v)
-					if err != nil || n < 0 || !o.Multi {
-						return nil, errf("bad instances %q", v)
-					}
-					o.Instances = n
-				default:
-					return nil, errf("unknown object flag %q", f)
-				}
-			}
-			s.objects[o.Path] = o
-			s.objList = append(s.objList, o)
-			cur = o
-		default:
-			if cur == nil {
-				return nil, errf("parameter before any object")
-			}
-			if len(fields) < 3 {
-				return nil, errf("a parameter needs a name, a type and an access")
-			}
-			p := &ParamDef{Name: fields[0], Path: cur.Path + fields[0], obj: cur, idx: len(cur.Params)}
-			if strings.ContainsAny(p.Name, ".{} ") {
-				return nil, errf("bad parameter name %q", p.Name)
-			}
-			if _, dup := cur.byName[p.Name]; dup {
-				return nil, errf("parameter %s defined twice", p.Path)
-			}
-			t, err := ParseType(fields[1])
-			if err != nil {
-				return nil, errf("%v", err)
-			}
-			p.Type = t
-			switch fields[2] {
-			case "R":
-			case "W":
-				p.Writable = true
-			default:
-				return nil, errf("access must be R or W, not %q", fields[2])
-			}
-			var def *string
-			for _, f := range fields[3:] {
-				k, v, hasV := strings.Cut(f, "=")
-				switch k {
-				case "forced":
-					p.Forced = true
-				case "hidden":
-					p.Hidden = true
-				case "volatile":
-					p.Volatile = true
-				case "computed":
-					p.Computed = true
-					p.Volatile = true
-				case "canDeny":
-					p.Notify = NotifyCanDeny
-				case "activeForced":
-					p.Notify = NotifyForced
-					p.DefaultNotify = 2
-				case "paramkey":
-					p.ParameterKey = true
-				case "reboot":
-					p.Reboot = true
-				case "notify":
-					n, err := strconv.Atoi(v)
-					if err != nil || n < 0 || n > 2 {
-						return nil, errf("bad notify %q", v)
-					}
-					p.DefaultNotify = n
-				case "limit":
-					p.Limit = v
-					limits = append(limits, p)
-				case "default":
-					if !hasV {
-						return nil, errf("default needs a value")
-					}
-					d := v
-					def = &d
-				case "enum":
-					p.Type.Enum = strings.Split(v, "|")
-				default:
-					return nil, errf("unknown parameter flag %q", f)
-				}
-			}
-			if def != nil {
-				c, err := p.Type.Canonical(*def)
-				if err != nil {
-					return nil, errf("default of %s: %v", p.Name, err)
-				}
-				p.Default = c
-			} else {
-				p.Default = zeroValue(p.Type)
-			}
-			cur.byName[p.Name] = p
-			cur.Params = append(cur.Params, p)
-			s.params[p.Path] = p
-			s.order = append(s.order, p)
+		if err := ps.parseLine(text); err != nil {
+			return nil, err
 		}
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("datamodel: schema: %w", err)
 	}
-	if s.Root == nil {
+	if ps.s.Root == nil {
 		return nil, fmt.Errorf("datamodel: schema has no root object")
 	}
-	for _, c := range counts {
+	if err := ps.resolve(); err != nil {
+		return nil, err
+	}
+	return ps.s, nil
+}
+
+// schemaParser holds what ParseSchema knows between lines.
+type schemaParser struct {
+	s      *Schema
+	line   int
+	cur    *ObjectDef     // the object the parameter lines belong to
+	counts []pendingCount // count= flags, resolved at the end
+	limits []*ParamDef    // limit= flags, resolved at the end
+}
+
+// pendingCount is an object's count= flag, naming a parameter of its
+// parent that may come later in the file.
+type pendingCount struct {
+	obj   *ObjectDef
+	count string
+	line  int
+}
+
+func (ps *schemaParser) errf(format string, a ...any) error {
+	return fmt.Errorf("datamodel: schema line %d: %s", ps.line, fmt.Sprintf(format, a...))
+}
+
+func (ps *schemaParser) parseLine(text string) error {
+	fields, err := splitFields(text)
+	if err != nil {
+		return fmt.Errorf("datamodel: schema line %d: %w", ps.line, err)
+	}
+	switch fields[0] {
+	case "model":
+		if len(fields) != 2 {
+			return ps.errf("model takes one name")
+		}
+		ps.s.Model = fields[1]
+		return nil
+	case "object":
+		return ps.parseObject(fields)
+	}
+	return ps.parseParam(fields)
+}
+
+// parseObject reads "object PATH [flags]" and makes it the current object.
+func (ps *schemaParser) parseObject(fields []string) error {
+	s := ps.s
+	if len(fields) < 2 || !strings.HasSuffix(fields[1], ".") {
+		return ps.errf("object needs a path ending in '.'")
+	}
+	o := &ObjectDef{Path: fields[1], byName: map[string]*ParamDef{}, objName: map[string]*ObjectDef{}}
+	if _, dup := s.objects[o.Path]; dup {
+		return ps.errf("object %s defined twice", o.Path)
+	}
+	segs := strings.Split(strings.TrimSuffix(o.Path, "."), ".")
+	if segs[len(segs)-1] == "{i}" {
+		o.Multi = true
+		segs = segs[:len(segs)-1]
+	}
+	o.Name = segs[len(segs)-1]
+	if err := ps.attach(o, segs); err != nil {
+		return err
+	}
+	if !o.Multi {
+		o.Instances = 1
+	}
+	if err := ps.objectFlags(o, fields[2:]); err != nil {
+		return err
+	}
+	s.objects[o.Path] = o
+	s.objList = append(s.objList, o)
+	ps.cur = o
+	return nil
+}
+
+// attach makes o the root or a child of its parent, which must be defined.
+func (ps *schemaParser) attach(o *ObjectDef, segs []string) error {
+	s := ps.s
+	if len(segs) == 1 && !o.Multi {
+		if s.Root != nil {
+			return ps.errf("second root object %s", o.Path)
+		}
+		s.Root = o
+		return nil
+	}
+	parentPath := strings.Join(segs[:len(segs)-1], ".") + "."
+	parent := s.objects[parentPath]
+	if parent == nil {
+		return ps.errf("object %s comes before its parent %s", o.Path, parentPath)
+	}
+	if _, dup := parent.objName[o.Name]; dup {
+		return ps.errf("object %s defined twice", o.Path)
+	}
+	if _, clash := parent.byName[o.Name]; clash {
+		return ps.errf("object %s clashes with a parameter", o.Path)
+	}
+	o.Parent = parent
+	o.idx = len(parent.Children)
+	parent.Children = append(parent.Children, o)
+	parent.objName[o.Name] = o
+	return nil
+}
+
+func (ps *schemaParser) objectFlags(o *ObjectDef, flags []string) error {
+	for _, f := range flags {
+		k, v, _ := strings.Cut(f, "=")
+		switch k {
+		case "R":
+		case "W":
+			if !o.Multi {
+				return ps.errf("only a table can be writable")
+			}
+			o.Writable = true
+		case "volatile":
+			o.Volatile = true
+		case "count":
+			ps.counts = append(ps.counts, pendingCount{o, v, ps.line})
+		case "max":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return ps.errf("bad max %q", v)
+			}
+			o.MaxEntries = n
+		case "instances":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || !o.Multi {
+				return ps.errf("bad instances %q", v)
+			}
+			o.Instances = n
+		default:
+			return ps.errf("unknown object flag %q", f)
+		}
+	}
+	return nil
+}
+
+// parseParam reads "NAME TYPE ACCESS [flags]" of the current object.
+func (ps *schemaParser) parseParam(fields []string) error {
+	cur := ps.cur
+	if cur == nil {
+		return ps.errf("parameter before any object")
+	}
+	if len(fields) < 3 {
+		return ps.errf("a parameter needs a name, a type and an access")
+	}
+	p := &ParamDef{Name: fields[0], Path: cur.Path + fields[0], obj: cur, idx: len(cur.Params)}
+	if strings.ContainsAny(p.Name, ".{} ") {
+		return ps.errf("bad parameter name %q", p.Name)
+	}
+	if _, dup := cur.byName[p.Name]; dup {
+		return ps.errf("parameter %s defined twice", p.Path)
+	}
+	t, err := ParseType(fields[1])
+	if err != nil {
+		return ps.errf("%v", err)
+	}
+	p.Type = t
+	switch fields[2] {
+	case "R":
+	case "W":
+		p.Writable = true
+	default:
+		return ps.errf("access must be R or W, not %q", fields[2])
+	}
+	def, err := ps.paramFlags(p, fields[3:])
+	if err != nil {
+		return err
+	}
+	if def != nil {
+		c, err := p.Type.Canonical(*def)
+		if err != nil {
+			return ps.errf("default of %s: %v", p.Name, err)
+		}
+		p.Default = c
+	} else {
+		p.Default = zeroValue(p.Type)
+	}
+	cur.byName[p.Name] = p
+	cur.Params = append(cur.Params, p)
+	ps.s.params[p.Path] = p
+	ps.s.order = append(ps.s.order, p)
+	return nil
+}
+
+// paramFlags applies a parameter's flags; it returns the default= value
+// (nil: none), checked by the caller once the type's enum is known.
+func (ps *schemaParser) paramFlags(p *ParamDef, flags []string) (*string, error) {
+	var def *string
+	for _, f := range flags {
+		k, v, hasV := strings.Cut(f, "=")
+		switch k {
+		case "forced":
+			p.Forced = true
+		case "hidden":
+			p.Hidden = true
+		case "volatile":
+			p.Volatile = true
+		case "computed":
+			p.Computed = true
+			p.Volatile = true
+		case "canDeny":
+			p.Notify = NotifyCanDeny
+		case "activeForced":
+			p.Notify = NotifyForced
+			p.DefaultNotify = 2
+		case "paramkey":
+			p.ParameterKey = true
+		case "reboot":
+			p.Reboot = true
+		case "notify":
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 || n > 2 {
+				return nil, ps.errf("bad notify %q", v)
+			}
+			p.DefaultNotify = n
+		case "limit":
+			p.Limit = v
+			ps.limits = append(ps.limits, p)
+		case "default":
+			if !hasV {
+				return nil, ps.errf("default needs a value")
+			}
+			d := v
+			def = &d
+		case "enum":
+			p.Type.Enum = strings.Split(v, "|")
+		default:
+			return nil, ps.errf("unknown parameter flag %q", f)
+		}
+	}
+	return def, nil
+}
+
+// resolve checks the references that may point forward: count= names a
+// parameter of the table's parent, limit= a numeric parameter.
+func (ps *schemaParser) resolve() error {
+	for _, c := range ps.counts {
 		parent := c.obj.Parent
 		p := parent.byName[c.count]
 		if p == nil {
-			return nil, fmt.Errorf("datamodel: schema line %d: count parameter %s%s is not defined", c.line, parent.Path, c.count)
+			return fmt.Errorf("datamodel: schema line %d: count parameter %s%s is not defined", c.line, parent.Path, c.count)
 		}
 		if p.Type.Kind != UnsignedInt || p.Writable {
-			return nil, fmt.Errorf("datamodel: schema line %d: count parameter %s must be a read-only unsignedInt", c.line, p.Path)
+			return fmt.Errorf("datamodel: schema line %d: count parameter %s must be a read-only unsignedInt", c.line, p.Path)
 		}
 		p.CountOf = c.obj
 		p.Computed = true
 		p.Volatile = true
 		c.obj.Count = p
 	}
-	for _, p := range limits {
-		lp := s.params[p.Limit]
+	for _, p := range ps.limits {
+		lp := ps.s.params[p.Limit]
 		if lp == nil || (lp.Type.Kind != UnsignedInt && lp.Type.Kind != Int) {
-			return nil, fmt.Errorf("datamodel: schema: limit of %s names %q, which is not a numeric parameter", p.Path, p.Limit)
+			return fmt.Errorf("datamodel: schema: limit of %s names %q, which is not a numeric parameter", p.Path, p.Limit)
 		}
 	}
-	return s, nil
+	return nil
 }
 
 func zeroValue(t Type) string {
