@@ -917,8 +917,18 @@ func (c *Client) transact(ctx context.Context, conn net.PacketConn, to *net.UDPA
 	}()
 	rto := c.cfg.RTO
 	wait := rto
+	// RFC 3489 9.3: nine requests, then 16*RTO more (9.5 s at the default
+	// 100 ms). A binding-timeout probe gives up after five (3.1 s): its
+	// answer fails to come when the binding is gone, which the search
+	// expects half the time, and a probe taken for dead that was not only
+	// makes the period found shorter, the safe side (TR-111 2.2.1.2 leaves
+	// the probes' procedure to the CPE).
+	maxSends := 9
+	if kind == txProbe {
+		maxSends = 5
+	}
 	for sent := 0; ; {
-		if sent < 9 {
+		if sent < maxSends {
 			if _, err := conn.WriteTo(req, to); err != nil {
 				return nil, fmt.Errorf("tr111: send: %w", err)
 			}
@@ -933,7 +943,7 @@ func (c *Client) transact(ctx context.Context, conn net.PacketConn, to *net.UDPA
 				c.mu.Unlock()
 			}
 		}
-		if sent == 9 {
+		if sent == maxSends {
 			wait = 16 * rto
 		}
 		tm := c.cfg.Clock.NewTimer(wait)
@@ -957,7 +967,7 @@ func (c *Client) transact(ctx context.Context, conn net.PacketConn, to *net.UDPA
 				break recv
 			}
 		}
-		if sent == 9 && wait == 16*rto {
+		if sent == maxSends && wait == 16*rto {
 			return nil, errTimeout
 		}
 		if wait < 16*rto {

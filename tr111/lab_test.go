@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,33 +21,17 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/netlab"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testbin"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
 // agentBinary builds cwmp-agent once for the lab tests.
 func agentBinary(t *testing.T) string {
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "cwmp-agent-lab-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "cwmp-agent")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/cwmp-agent").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("%v: %s", err, out)
-		}
-	})
-	require.NoError(t, buildErr)
-	return binPath
+	bin, err := testbin.Build("cwmp-agent")
+	require.NoError(t, err)
+	return bin
 }
 
 // TestLabStund: the CPE client behind a real NAT against the Debian stund:
@@ -72,7 +55,7 @@ func TestLabStund(t *testing.T) {
 		"Device.ManagementServer.STUNEnable":                 "true",
 		"Device.ManagementServer.STUNServerAddress":          netlab.WANAddr,
 		"Device.ManagementServer.STUNUsername":               "cpe-stund", // stund drops unpadded USERNAMEs
-		"Device.ManagementServer.STUNMinimumKeepAlivePeriod": "1",
+		"Device.ManagementServer.STUNMinimumKeepAlivePeriod": "5",
 		"Device.ManagementServer.STUNMaximumKeepAlivePeriod": "16",
 	}})
 	require.NoError(t, err)
@@ -88,7 +71,7 @@ func TestLabStund(t *testing.T) {
 	assert.Equal(t, "true", tree.MustGet("Device.ManagementServer.NATDetected"))
 	addr := tree.MustGet("Device.ManagementServer.UDPConnectionRequestAddress")
 	assert.True(t, strings.HasPrefix(addr, netlab.GWWAN+":"), "the public address of the binding: %s", addr)
-	assertPeriod(t, st.Period, timeout*time.Second, st.Probes, 1, 16)
+	assertPeriod(t, st.Period, timeout*time.Second, st.Probes, 5, 16)
 }
 
 // assertPeriod checks the discovered keep-alive period against the real
@@ -110,20 +93,20 @@ func assertPeriod(t *testing.T, period, real time.Duration, probes, min, max int
 // The timeouts are real kernel ones, so the lab takes real time, about
 // (log2 of the search range + 1) times the timeout: 10 s is the shortest
 // that the 1 s resolution can find within 15 % of (0.95*(T-1) >= 0.85*T),
-// and the ranges are kept just above the timeouts.
+// and the ranges are kept around the timeouts, from half of them.
 func TestLabOwnServer(t *testing.T) {
 	for _, tc := range []struct {
-		timeout, max int
-	}{{10, 16}, {14, 20}} {
+		timeout, min, max int
+	}{{10, 5, 16}, {14, 7, 20}} {
 		t.Run(fmt.Sprintf("timeout-%ds", tc.timeout), func(t *testing.T) {
 			t.Parallel()
 			netlab.Require(t)
-			runLab(t, tc.timeout, tc.max)
+			runLab(t, tc.timeout, tc.min, tc.max)
 		})
 	}
 }
 
-func runLab(t *testing.T, timeout, max int) {
+func runLab(t *testing.T, timeout, min, max int) {
 	bin := agentBinary(t)
 	lab := netlab.New(t, netlab.Options{UDPTimeout: timeout, UDPStreamTimeout: timeout, RandomPorts: true})
 
@@ -159,9 +142,9 @@ parameters:
   Device.ManagementServer.STUNServerPort: 3478
   Device.ManagementServer.STUNUsername: cpe-lab
   Device.ManagementServer.STUNPassword: lab-pw
-  Device.ManagementServer.STUNMinimumKeepAlivePeriod: 1
+  Device.ManagementServer.STUNMinimumKeepAlivePeriod: %d
   Device.ManagementServer.STUNMaximumKeepAlivePeriod: %d
-`, acs.URL, dir, sock, netlab.WANAddr, max)
+`, acs.URL, dir, sock, netlab.WANAddr, min, max)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600))
 	agent := lab.Command(lab.LAN, bin, "run", "--config", filepath.Join(dir, "c.yaml"))
 	logf, err := os.Create(filepath.Join(dir, "agent.log"))
@@ -194,7 +177,7 @@ parameters:
 		"discovery did not finish: %v", state())
 	period, _ := strconv.Atoi(st["period_ms"])
 	probes, _ := strconv.Atoi(st["probes"])
-	assertPeriod(t, time.Duration(period)*time.Millisecond, time.Duration(timeout)*time.Second, probes, 1, max)
+	assertPeriod(t, time.Duration(period)*time.Millisecond, time.Duration(timeout)*time.Second, probes, min, max)
 	assert.Equal(t, "true", st["nat"])
 
 	get := func(p string) string {
@@ -242,9 +225,7 @@ func tail(s string, n int) string {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
+	testbin.Cleanup()
 	os.Exit(code)
 }
 

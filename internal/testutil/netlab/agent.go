@@ -1,56 +1,31 @@
 package netlab
 
 import (
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/cpe/control"
-	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testfiles"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testbin"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// AgentBinary builds cmd/cwmp-agent once per test binary; RemoveAgentBinary
-// (from TestMain) deletes it.
+// AgentBinary builds cmd/cwmp-agent once per test binary (testbin);
+// RemoveAgentBinary (from TestMain) deletes it.
 func AgentBinary(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		root := testfiles.Repo()
-		dir, err := os.MkdirTemp("", "cwmp-agent-lab-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "cwmp-agent")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/cwmp-agent")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("%v: %s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
+	bin, err := testbin.Build("cwmp-agent")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return binPath
+	return bin
 }
 
-// RemoveAgentBinary deletes the binary AgentBinary built, if any.
-func RemoveAgentBinary() {
-	if binPath != "" {
-		os.RemoveAll(filepath.Dir(binPath))
-	}
-}
+// RemoveAgentBinary deletes the binaries testbin built.
+func RemoveAgentBinary() { testbin.Cleanup() }
 
 // Agent is a cwmp-agent process run by a test inside a namespace.
 type Agent struct {
