@@ -46,3 +46,36 @@ func TestNoBuildOutputsCommitted(t *testing.T) {
 		}
 	}
 }
+
+// TestDeviceBinaryLinksNoFleet: the device agent links neither the fleet
+// nor the test ACS (they are cwmp-fleet's), and the utilities under
+// internal/ import no project package outside internal/.
+func TestDeviceBinaryLinksNoFleet(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "./cmd/cwmp-agent").Output()
+	if err != nil {
+		t.Skipf("go list: %v", err)
+	}
+	for _, dep := range strings.Fields(string(out)) {
+		for _, banned := range []string{"/fleet", "/cwmp/cwmptest", "/tr111/tr111test", "/internal/testutil/", "spf13/viper"} {
+			if strings.Contains(dep, "github.com/cwmp-agent/cwmp-agent"+banned) || banned == "spf13/viper" && strings.Contains(dep, banned) {
+				t.Errorf("cmd/cwmp-agent links %s", dep)
+			}
+		}
+	}
+	out, err = exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./internal/...").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const mod = "github.com/cwmp-agent/cwmp-agent/"
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		if strings.HasPrefix(f[0], mod+"internal/testutil/") {
+			continue // test helpers may
+		}
+		for _, imp := range f[1:] {
+			if strings.HasPrefix(imp, mod) && !strings.HasPrefix(imp, mod+"internal/") {
+				t.Errorf("%s imports %s: the utilities under internal/ are leaves", f[0], imp)
+			}
+		}
+	}
+}

@@ -1,3 +1,9 @@
+// Command cwmp-stun-server is the ACS side of TR-111 Part 2: a STUN server
+// (RFC 3489, TR-111 2.2.2) that records each CPE's authenticated binding
+// and sends UDP Connection Requests from its own socket, with an HTTP API
+// for the ACS.
+//
+//	cwmp-stun-server --listen :3478 --credentials FILE --api 127.0.0.1:7549 --state-dir DIR
 package main
 
 import (
