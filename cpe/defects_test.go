@@ -249,3 +249,31 @@ func TestStateOfEarlierReleasesKept(t *testing.T) {
 	assert.Equal(t, uint64(1700000000), tr111.OpenTimestamps(dir, nil).Last())
 	assert.FileExists(t, filepath.Join(dir, "connreq.json"))
 }
+
+// TestFactoryResetOneSession: after a FactoryReset the CPE informs once,
+// with 0 BOOTSTRAP; the values the agent writes back after the reset
+// start no session of their own (a "4 VALUE CHANGE" session with nothing
+// changed followed the BOOTSTRAP one against GenieACS).
+func TestFactoryResetOneSession(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	c := stunCPE(t, acs, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id := "00D09E-STUN1"
+	require.NoError(t, acs.WaitSessions(ctx, id, 1))
+	seen := len(acs.Device(id).Informs)
+	_, err = acs.Enqueue(id, &soap.FactoryReset{}), nil
+	code, err := cwmptest.ConnectionRequest(ctx, c.Tree.MustGet(ms+"ConnectionRequestURL"), "cr", "crpw")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	_, err = acs.WaitEventAfter(ctx, id, "0 BOOTSTRAP", seen)
+	require.NoError(t, err)
+	time.Sleep(500 * time.Millisecond)
+	informs := acs.Device(id).Informs[seen:]
+	for i, inf := range informs {
+		t.Logf("inform %d: %v", i, inf.Event)
+	}
+	require.Len(t, informs, 2, "the Connection Request session, then the BOOTSTRAP")
+}

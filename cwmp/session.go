@@ -43,6 +43,13 @@ func (a *Agent) session(ctx context.Context) {
 	if acsURL != "" {
 		a.ensureBootstrap(acsURL)
 	}
+	var n notified
+	if a.cfg.Notifier != nil {
+		n.names, n.token = a.cfg.Notifier.Collect()
+	}
+	if len(n.names) == 0 && a.dropValueChange() {
+		return // it was all: nothing changed that is not reported already
+	}
 	events, covered := informEvents(a.st.Events)
 	bootstrap := false
 	for _, e := range events {
@@ -61,7 +68,7 @@ func (a *Agent) session(ctx context.Context) {
 		}
 	}
 
-	err := a.runSession(ctx, acsURL, events, covered, finished, bootstrap, uint32(retries))
+	err := a.runSession(ctx, acsURL, events, covered, finished, bootstrap, uint32(retries), n)
 
 	a.curInflight = nil
 	a.sessions.Add(1)
@@ -108,7 +115,35 @@ func (a *Agent) session(ctx context.Context) {
 	}
 }
 
-func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.EventStruct, covered, finished map[uint64]bool, bootstrap bool, retries uint32) error {
+// notified is what the notifier gave the session to report.
+type notified struct {
+	names []string
+	token uint64
+}
+
+// dropValueChange removes queued "4 VALUE CHANGE" events when the notifier
+// has nothing to report (TR-069 3.7.1.5: the event says that parameters
+// changed; an Inform that already reported the change, or a change undone,
+// leaves nothing to say). It reports whether the queue is empty then, so
+// that no session starts for nothing.
+func (a *Agent) dropValueChange() bool {
+	kept := a.st.Events[:0]
+	dropped := false
+	for _, e := range a.st.Events {
+		if e.Code == EventValueChange {
+			dropped = true
+			continue
+		}
+		kept = append(kept, e)
+	}
+	a.st.Events = kept
+	if dropped {
+		a.save()
+	}
+	return len(a.st.Events) == 0
+}
+
+func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.EventStruct, covered, finished map[uint64]bool, bootstrap bool, retries uint32, n notified) error {
 	if acsURL == "" {
 		return ErrNoACSURL
 	}
@@ -137,11 +172,7 @@ func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.Eve
 		a.cfg.ConnReq.Refresh(acsURL)
 	}
 	s := &session{a: a, x: x, ns: a.cfg.Version.Namespace(), version: a.cfg.Version, idBase: rand.Uint32() >> 8}
-	var reports []string
-	var token uint64
-	if a.cfg.Notifier != nil {
-		reports, token = a.cfg.Notifier.Collect()
-	}
+	reports, token := n.names, n.token
 	inform := a.buildInform(events, reports, retries)
 	a.log.Info("session", "session", "start", "url", x.url.Redacted(), "event", eventList(inform.Event))
 
@@ -321,6 +352,15 @@ func (a *Agent) buildInform(events []soap.EventStruct, reports []string, retries
 		if !present && len(inf.Event) < MaxInformEvents {
 			inf.Event = append(inf.Event, soap.EventStruct{EventCode: string(EventValueChange)})
 		}
+	} else {
+		// What changed is gone (deleted since): no 4 VALUE CHANGE.
+		kept := make([]soap.EventStruct, 0, len(inf.Event))
+		for _, e := range inf.Event {
+			if e.EventCode != string(EventValueChange) {
+				kept = append(kept, e)
+			}
+		}
+		inf.Event = kept
 	}
 	return inf
 }
