@@ -20,11 +20,13 @@ func cmdControl(op string, args []string) error {
 		"get":    "PATH... [--config FILE | --socket PATH]",
 		"set":    "PATH VALUE [PATH VALUE]... [--config FILE | --socket PATH] (a value starting with - after --)",
 		"dump":   "[PATH] [--format json|text] [--config FILE | --socket PATH]",
+		"names":  "[PATH] [--next-level] [--config FILE | --socket PATH]",
 		"inform": "[EVENT] [--config FILE | --socket PATH]",
 	}[op])
 	cfgFile := fs.String("config", "", "configuration file (for control.socket)")
 	socket := fs.String("socket", "", "control socket path")
 	format := fs.String("format", "", "dump: json (default) or text")
+	nextLevel := fs.Bool("next-level", false, "names: only the next level below PATH")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -53,6 +55,11 @@ func cmdControl(op string, args []string) error {
 		if len(rest) > 0 {
 			req.Path = rest[0]
 		}
+	case "names":
+		req = control.Request{Op: "names", NextLevel: *nextLevel}
+		if len(rest) > 0 {
+			req.Path = rest[0]
+		}
 	case "inform":
 		req = control.Request{Op: "inform"}
 		if len(rest) > 0 {
@@ -71,6 +78,11 @@ func cmdControl(op string, args []string) error {
 		}
 		for _, v := range resp.Values {
 			fmt.Fprintf(ctlOut, "%s = %s\n", v.Name, v.Value)
+		}
+	case "names":
+		enc := json.NewEncoder(ctlOut)
+		for _, n := range resp.Names {
+			enc.Encode(n)
 		}
 	case "dump":
 		if *format == "text" {

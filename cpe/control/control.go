@@ -35,7 +35,7 @@ const MaxLine = 1 << 20
 
 // Request is one command.
 type Request struct {
-	Op     string            `json:"op"` // get, set, dump, add, delete, inform, call, ping, watch
+	Op     string            `json:"op"` // get, set, dump, names, add, delete, inform, call, ping, watch
 	Path   string            `json:"path,omitempty"`
 	Paths  []string          `json:"paths,omitempty"`
 	Value  string            `json:"value,omitempty"`
@@ -43,6 +43,16 @@ type Request struct {
 	Event  string            `json:"event,omitempty"`  // inform: an event code to queue
 	Name   string            `json:"name,omitempty"`   // call: the action
 	Args   map[string]string `json:"args,omitempty"`
+	// NextLevel: names lists only the next level below Path.
+	NextLevel bool `json:"next_level,omitempty"`
+}
+
+// Name is one entry of a names response: a parameter, or an object (its
+// name ends in "."), and whether the ACS may write it (TR-069
+// GetParameterNames).
+type Name struct {
+	Name     string `json:"name"`
+	Writable bool   `json:"writable"`
 }
 
 // Value is one parameter in a response.
@@ -57,6 +67,7 @@ type Response struct {
 	OK       bool              `json:"ok"`
 	Error    string            `json:"error,omitempty"`
 	Values   []Value           `json:"values,omitempty"`
+	Names    []Name            `json:"names,omitempty"`
 	Instance uint32            `json:"instance,omitempty"`
 	Result   map[string]string `json:"result,omitempty"`
 }
@@ -67,6 +78,7 @@ type Tree interface {
 	SetValues(changes []datamodel.Change, opt datamodel.SetOptions) error
 	AddObject(path string, opt datamodel.SetOptions) (uint32, error)
 	DeleteObject(path string, opt datamodel.SetOptions) error
+	GetNames(path string, nextLevel bool) ([]datamodel.Info, error)
 }
 
 // Action is a named operation a component registers (e.g. "dhcp.lease").
@@ -163,6 +175,16 @@ func (s *Server) Handle(r Request) Response {
 			return fail(err)
 		}
 		return Response{OK: true, Values: toValues(vs)}
+	case "names":
+		infos, err := s.Tree.GetNames(r.Path, r.NextLevel)
+		if err != nil {
+			return fail(err)
+		}
+		out := make([]Name, len(infos))
+		for i, in := range infos {
+			out[i] = Name{Name: in.Name, Writable: in.Writable}
+		}
+		return Response{OK: true, Names: out}
 	case "set":
 		var ch []datamodel.Change
 		if r.Path != "" {

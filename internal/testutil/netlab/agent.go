@@ -34,7 +34,20 @@ type Agent struct {
 	Dir    string // holds c.yaml, agent.log, the state directory and the control socket
 	Socket string
 	done   chan struct{}
+	ns     string
+	config string
 }
+
+// Restart stops the agent (SIGTERM) and starts it again on the same
+// directory and configuration, as a reboot of the device would.
+func (a *Agent) Restart() *Agent {
+	a.t.Helper()
+	a.Stop(syscall.SIGTERM)
+	return StartAgent(a.t, a.ns, a.Dir, a.config)
+}
+
+// Do sends one request to the agent's control socket.
+func (a *Agent) Do(r control.Request) (control.Response, error) { return control.Do(a.Socket, r) }
 
 // StartAgent writes config (YAML; "{dir}" in it stands for the agent's
 // directory) and runs `cwmp-agent run` in the namespace. The process is
@@ -45,7 +58,7 @@ func StartAgent(t testing.TB, ns, dir, config string) *Agent {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	a := &Agent{t: t, Dir: dir, Socket: filepath.Join(dir, "agent.sock"), done: make(chan struct{})}
+	a := &Agent{t: t, Dir: dir, Socket: filepath.Join(dir, "agent.sock"), done: make(chan struct{}), ns: ns, config: config}
 	cfg := strings.ReplaceAll(config, "{dir}", dir)
 	if err := os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

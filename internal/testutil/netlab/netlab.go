@@ -149,8 +149,12 @@ func (l *Lab) Command(ns string, name string, args ...string) *exec.Cmd {
 	return Command(ns, name, args...)
 }
 
-// Command runs a program inside the named network namespace.
+// Command runs a program inside the named network namespace ("": the
+// test's own).
 func Command(ns string, name string, args ...string) *exec.Cmd {
+	if ns == "" {
+		return exec.Command(name, args...)
+	}
 	return exec.Command("ip", append([]string{"netns", "exec", ns, name}, args...)...)
 }
 
