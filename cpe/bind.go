@@ -23,11 +23,16 @@ func (c *CPE) bind() {
 		return strconv.FormatInt(int64(time.Since(c.Agent.BootTime())/time.Second), 10), nil
 	}
 	// A real device reports the system's uptime (/proc/uptime); a virtual
-	// one the time since its own (virtual) boot.
+	// one, or a real one that has rebooted virtually (no reboot hook), the
+	// time since its own boot: the ACS saw a 1 BOOT and an uptime that
+	// did not restart would read as a reboot that never happened.
 	devUptime := uptime
 	if c.cfg.Host != nil {
 		h := *c.cfg.Host
 		devUptime = func(p string) (string, error) {
+			if c.Agent != nil && c.Agent.VirtuallyRebooted() {
+				return uptime(p)
+			}
 			if up, err := h.Uptime(); err == nil {
 				return strconv.FormatUint(up, 10), nil
 			}

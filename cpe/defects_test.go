@@ -18,6 +18,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
+	"github.com/cwmp-agent/cwmp-agent/internal/linux/sysinfo"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
@@ -276,4 +277,36 @@ func TestFactoryResetOneSession(t *testing.T) {
 		t.Logf("inform %d: %v", i, inf.Event)
 	}
 	require.Len(t, informs, 2, "the Connection Request session, then the BOOTSTRAP")
+}
+
+// TestUptimeRestartsWithVirtualReboot: a real device without a reboot hook
+// reboots virtually; its UpTime then counts from that reboot, not from the
+// system's (GenieACS showed 1 BOOT with an uptime of hours).
+func TestUptimeRestartsWithVirtualReboot(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	c, err := Build(Config{Root: "Device", StateDir: t.TempDir(), ConnReqListen: "127.0.0.1:0",
+		Host: &sysinfo.Host{Root: "../internal/linux/sysinfo/testdata/root"},
+		Factory: map[string]string{ms + "URL": acs.URL, "Device.DeviceInfo.ManufacturerOUI": "00D09E",
+			"Device.DeviceInfo.SerialNumber": "UP2", ms + "PeriodicInformEnable": "false",
+			ms + "ConnectionRequestUsername": "cr", ms + "ConnectionRequestPassword": "crpw"},
+		Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond}})
+	require.NoError(t, err)
+	testrun.Go(t, c.Run)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	id := "00D09E-UP2"
+	require.NoError(t, acs.WaitSessions(ctx, id, 1))
+	require.Equal(t, "12345", c.Tree.MustGet("Device.DeviceInfo.UpTime"), "before: the system's uptime")
+	seen := len(acs.Device(id).Informs)
+	acs.Enqueue(id, &soap.Reboot{CommandKey: "r1"})
+	code, err := cwmptest.ConnectionRequest(ctx, c.Tree.MustGet(ms+"ConnectionRequestURL"), "cr", "crpw")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	_, err = acs.WaitEventAfter(ctx, id, "M Reboot", seen)
+	require.NoError(t, err)
+	up, err := strconv.Atoi(c.Tree.MustGet("Device.DeviceInfo.UpTime"))
+	require.NoError(t, err)
+	assert.Less(t, up, 60, "after the virtual reboot the uptime counts from it")
 }

@@ -173,6 +173,7 @@ type Agent struct {
 
 	// Published for other goroutines (DeviceInfo.UpTime, statistics).
 	boot                atomic.Int64 // unix nanoseconds of the last (re)start
+	rebooted            atomic.Bool  // a virtual reboot happened in this process
 	sessions, failures  atomic.Uint64
 	retryCountPublished atomic.Int64
 	transferWake        chan struct{}
@@ -400,6 +401,12 @@ func (a *Agent) setBootTime(t time.Time) {
 
 // BootTime is when the agent last (re)started; DeviceInfo.UpTime counts from it.
 func (a *Agent) BootTime() time.Time { return time.Unix(0, a.boot.Load()) }
+
+// VirtuallyRebooted reports whether this process has performed a virtual
+// reboot (a Reboot, FactoryReset or firmware Download whose hook did not
+// restart the system): from then on the system's own uptime no longer
+// counts from the boot the ACS was told of.
+func (a *Agent) VirtuallyRebooted() bool { return a.rebooted.Load() }
 
 // Pending returns a copy of the undelivered events (it waits for a session
 // in progress to end).
@@ -700,6 +707,7 @@ func (a *Agent) handleReboot(ctx context.Context) {
 	}
 	// The virtual reboot: this process restarts its own state.
 	a.setBootTime(a.clock.Now())
+	a.rebooted.Store(true)
 	a.restartEvents()
 	a.reschedule = true
 	a.save()
