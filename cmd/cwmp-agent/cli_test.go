@@ -15,18 +15,10 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 )
 
-// command is the binary and arguments of a command as users type it: the
-// fleet's and the STUN server's commands were cwmp-agent subcommands and
-// are their own programs now.
+// command is the binary and arguments of a command as users type it:
+// "cwmp-agent stun-server" and "cwmp-agent fleet" reach the programs that
+// have those commands now, built next to it.
 func command(args ...string) (string, []string) {
-	switch args[0] {
-	case "fleet":
-		return fleetBinary, append([]string{"run"}, args[1:]...)
-	case "demo", "test-acs":
-		return fleetBinary, args
-	case "stun-server":
-		return stunBinary, args[1:]
-	}
 	return binary, args
 }
 
@@ -181,4 +173,19 @@ log: {level: debug}
 		assert.NotContains(t, log, secret)
 	}
 	assert.Contains(t, stderr.String(), "acsuser:xxxxx@", "the URL is still recognisable")
+}
+
+// TestForwardWithoutSibling: a cwmp-agent installed alone says which
+// program the forwarded command needs instead of failing obscurely.
+func TestForwardWithoutSibling(t *testing.T) {
+	dir := t.TempDir()
+	data, err := os.ReadFile(binary)
+	require.NoError(t, err)
+	alone := filepath.Join(dir, "cwmp-agent")
+	require.NoError(t, os.WriteFile(alone, data, 0o755))
+	cmd := exec.Command(alone, "stun-server", "--help")
+	cmd.Env = []string{"PATH=" + dir}
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "cwmp-stun-server is not installed")
 }

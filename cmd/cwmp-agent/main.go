@@ -44,8 +44,9 @@ get, set, dump and inform talk to the running agent over its control socket
 (control.socket of --config, or --socket). Flags go before or after the
 arguments; --help after a command shows its flags.
 
-Fleets, the test ACS and the demo: cwmp-fleet. The ACS-side STUN server:
-cwmp-stun-server.
+Fleets, the test ACS and the demo are cwmp-fleet's; the ACS-side STUN server
+is cwmp-stun-server. "cwmp-agent fleet|test-acs|demo|stun-server ..." runs
+them when they are installed next to cwmp-agent or on PATH.
 `
 
 const program = "cwmp-agent"
@@ -84,10 +85,12 @@ func run(args []string) error {
 	case "help", "--help", "-h":
 		fmt.Print(usage)
 		return nil
-	case "fleet", "test-acs", "demo":
-		return fmt.Errorf("%q is a command of cwmp-fleet now: cwmp-fleet %s", args[0], args[0])
+	case "fleet":
+		return forward("cwmp-fleet", append([]string{"run"}, args[1:]...))
+	case "test-acs", "demo":
+		return forward("cwmp-fleet", args)
 	case "stun-server":
-		return errors.New(`"stun-server" is its own program now: cwmp-stun-server`)
+		return forward("cwmp-stun-server", args[1:])
 	}
 	fmt.Fprint(os.Stderr, usage)
 	return fmt.Errorf("unknown command %q", args[0])
