@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/cpe/control"
@@ -121,6 +122,9 @@ type CPE struct {
 	cfg        Config
 	net        *netInfo          // the interface that reaches the ACS (with Host)
 	hosts      map[string]uint32 // LAN hosts by MAC -> Hosts.Host instance
+	// stunAfterSession: the ACS changed a STUN parameter; the client
+	// restarts when the session ends.
+	stunAfterSession atomic.Bool
 }
 
 // Build assembles the CPE: the tree is loaded from the state directory (a
@@ -209,6 +213,14 @@ func Build(cfg Config) (*CPE, error) {
 	if ac.UploadSource == nil {
 		ac.UploadSource = c.uploadSource
 	}
+	if cfg.UDPListen != "" {
+		ac.AppliedAfterSession = func(path string) bool { return tr111.IsClientParam(cfg.Root, path) }
+		ac.AfterSession = func() {
+			if c.stunAfterSession.Swap(false) && c.STUN != nil {
+				c.STUN.Reload()
+			}
+		}
+	}
 	agent, err = cwmp.New(ac)
 	if err != nil {
 		c.ConnReq.Close()
@@ -237,13 +249,26 @@ func Build(cfg Config) (*CPE, error) {
 			return nil, err
 		}
 		c.STUN = client
-		// TR-111 2.2.1: a change of a STUN parameter takes effect at once,
-		// and one transaction that changes several is one restart. A
-		// factory reset may change them all.
+		// A change of a STUN parameter restarts the client, once for a
+		// transaction that changes several (a factory reset may change
+		// them all). One the ACS makes takes effect when its session
+		// ends: the ACS that enables STUN usually asks for Active
+		// Notification on UDPConnectionRequestAddress later in the same
+		// session, and a binding discovered before that request would be
+		// a change never reported (GenieACS's provisions do exactly
+		// this). Local changes apply at once.
 		tree.OnCommit(func(evs []datamodel.Event) {
 			for _, e := range evs {
-				if e.Kind == datamodel.Reset || e.Kind == datamodel.ValueSet && e.Value != e.Old && tr111.IsClientParam(cfg.Root, e.Path) {
+				if e.Kind == datamodel.Reset {
 					client.Reload()
+					return
+				}
+				if e.Kind == datamodel.ValueSet && e.Value != e.Old && tr111.IsClientParam(cfg.Root, e.Path) {
+					if e.Origin == datamodel.OriginACS {
+						c.stunAfterSession.Store(true)
+					} else {
+						client.Reload()
+					}
 					return
 				}
 			}

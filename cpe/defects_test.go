@@ -48,6 +48,27 @@ func stunCPE(t *testing.T, acs *cwmptest.ACS, extra map[string]string) *CPE {
 	return c
 }
 
+// acsSet has the ACS set values in a session of its own (a Connection
+// Request) and returns the SetParameterValuesResponse.
+func acsSet(t *testing.T, acs *cwmptest.ACS, c *CPE, id string, kv ...string) *soap.SetParameterValuesResponse {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	spv := &soap.SetParameterValues{}
+	for i := 0; i < len(kv); i += 2 {
+		spv.ParameterList = append(spv.ParameterList, soap.ParameterValue{Name: kv[i], Value: kv[i+1]})
+	}
+	call := acs.Enqueue(id, spv)
+	code, err := cwmptest.ConnectionRequest(ctx, c.Tree.MustGet(ms+"ConnectionRequestURL"), "cr", "crpw")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	resp, err := call.Wait(ctx)
+	require.NoError(t, err)
+	r, ok := resp.(*soap.SetParameterValuesResponse)
+	require.True(t, ok, "%T", resp)
+	return r
+}
+
 // TestOneTransactionOneSTUNRestart: a SetParameterValues that changes four
 // STUN parameters restarts discovery once (it once restarted it once per
 // parameter: three Binding Requests with new transaction IDs within 1 ms).
@@ -58,14 +79,15 @@ func TestOneTransactionOneSTUNRestart(t *testing.T) {
 	a, b := tr111test.NewServer(t, nil), tr111test.NewServer(t, nil)
 	c := stunCPE(t, acs, map[string]string{ms + "STUNEnable": "true", ms + "STUNServerAddress": "127.0.0.1",
 		ms + "STUNServerPort": strconv.Itoa(a.Addr().Port), ms + "STUNMinimumKeepAlivePeriod": "2", ms + "STUNMaximumKeepAlivePeriod": "30"})
+	id := "00D09E-STUN1"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, acs.WaitSessions(ctx, id, 1))
 	require.Eventually(t, func() bool { return c.STUN.State().Phase == "no-nat" }, 5*time.Second, 5*time.Millisecond)
 
-	require.NoError(t, c.Tree.SetValues([]datamodel.Change{
-		{Path: ms + "STUNServerPort", Value: strconv.Itoa(b.Addr().Port)},
-		{Path: ms + "STUNMinimumKeepAlivePeriod", Value: "1"},
-		{Path: ms + "STUNMaximumKeepAlivePeriod", Value: "60"},
-		{Path: ms + "STUNUsername", Value: "cpe-x"},
-	}, datamodel.SetOptions{Origin: datamodel.OriginACS}))
+	r := acsSet(t, acs, c, id, ms+"STUNServerPort", strconv.Itoa(b.Addr().Port), ms+"STUNMinimumKeepAlivePeriod", "1",
+		ms+"STUNMaximumKeepAlivePeriod", "60", ms+"STUNUsername", "cpe-x")
+	assert.Equal(t, 1, r.Status, "STUN changes are applied when the session ends")
 	require.Eventually(t, func() bool { return len(b.Transactions(tr111test.Plain)) >= 1 }, 5*time.Second, 5*time.Millisecond)
 	time.Sleep(300 * time.Millisecond) // room for the restarts of the defect
 	assert.Len(t, b.Transactions(tr111test.Plain), 1, "one transaction, one restart, one new Binding Request")
@@ -74,7 +96,7 @@ func TestOneTransactionOneSTUNRestart(t *testing.T) {
 	// more transactions in a row are two restarts, spaced by it.
 	for _, v := range []string{"61", "62"} {
 		require.NoError(t, c.Tree.SetValues([]datamodel.Change{{Path: ms + "STUNMaximumKeepAlivePeriod", Value: v}},
-			datamodel.SetOptions{Origin: datamodel.OriginACS}))
+			datamodel.SetOptions{Origin: datamodel.OriginDevice}))
 	}
 	require.Eventually(t, func() bool { return len(b.Transactions(tr111test.Plain)) >= 2 }, 10*time.Second, 10*time.Millisecond)
 	time.Sleep(300 * time.Millisecond)
@@ -83,6 +105,53 @@ func TestOneTransactionOneSTUNRestart(t *testing.T) {
 		assert.GreaterOrEqual(t, tx[i].At.Sub(tx[i-1].At), time.Second-50*time.Millisecond,
 			"Binding Requests %d and %d closer than STUNMinimumKeepAlivePeriod", i-1, i)
 	}
+}
+
+// TestSTUNEnabledByACSIsNotified: the ACS enables STUN and, later in the
+// same session, asks for Active Notification on UDPConnectionRequestAddress
+// (GenieACS's provisions do it in this order). The binding is discovered
+// after the session, so its change is notified: discovered during the
+// session, before the SetParameterAttributes, it was never reported and
+// GenieACS kept the private address.
+func TestSTUNEnabledByACSIsNotified(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	srv := tr111test.NewServer(t, nil)
+	nat := tr111test.NewRelay(t, srv.Addr())
+	c := stunCPE(t, acs, nil)
+	id := "00D09E-STUN1"
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, acs.WaitSessions(ctx, id, 1))
+	before := c.Tree.MustGet(ms + "UDPConnectionRequestAddress")
+	seen := len(acs.Device(id).Informs)
+
+	spv := acs.Enqueue(id, &soap.SetParameterValues{ParameterList: []soap.ParameterValue{
+		{Name: ms + "STUNEnable", Value: "true"}, {Name: ms + "STUNServerAddress", Value: "127.0.0.1"},
+		{Name: ms + "STUNServerPort", Value: strconv.Itoa(nat.Addr.Port)}}})
+	// Discovery against the lab server takes well under a millisecond: a
+	// client restarted at once would be done before the next RPC.
+	acs.Enqueue(id, &soap.GetParameterValues{ParameterNames: []string{ms + "ConnectionRequestURL"}})
+	acs.Enqueue(id, &soap.SetParameterAttributes{ParameterList: []soap.SetParameterAttributesStruct{
+		{Name: ms + "UDPConnectionRequestAddress", NotificationChange: true, Notification: 2}}})
+	code, err := cwmptest.ConnectionRequest(ctx, c.Tree.MustGet(ms+"ConnectionRequestURL"), "cr", "crpw")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, code)
+	resp, err := spv.Wait(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, 1, resp.(*soap.SetParameterValuesResponse).Status, "applied when the session ends")
+	inf, err := acs.WaitEventAfter(ctx, id, "4 VALUE CHANGE", seen+1)
+	require.NoError(t, err, "the binding found after the session is notified")
+	got := ""
+	for _, p := range inf.ParameterList {
+		if p.Name == ms+"UDPConnectionRequestAddress" {
+			got = p.Value
+		}
+	}
+	assert.Equal(t, c.Tree.MustGet(ms+"UDPConnectionRequestAddress"), got)
+	assert.NotEqual(t, before, got, "the public binding")
+	assert.Equal(t, "true", c.Tree.MustGet(ms+"NATDetected"))
 }
 
 // TestUDPAndHTTPShareTheRateLimit: a flood of valid, distinct UDP

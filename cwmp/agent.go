@@ -135,6 +135,14 @@ type Config struct {
 	// OnReboot and OnFactoryReset run after the virtual reboot or reset.
 	OnReboot       func()
 	OnFactoryReset func()
+	// AppliedAfterSession names the parameters whose new value takes
+	// effect only when the session ends: a SetParameterValues that sets
+	// one answers Status 1 ("committed, not yet applied", TR-069 A.3.2.1).
+	AppliedAfterSession func(path string) bool
+	// AfterSession runs on the agent's goroutine when a session has ended,
+	// whatever its outcome, to apply what AppliedAfterSession deferred. It
+	// must not block.
+	AfterSession func()
 	Clock          clock.Clock
 	// UserAgent is sent on every HTTP request; "" is DefaultUserAgent.
 	UserAgent string

@@ -112,11 +112,15 @@ func (a *Agent) setParameterValues(_ context.Context, _ *session, m *soap.SetPar
 	if err := a.dm.SetValues(changes, datamodel.SetOptions{Origin: datamodel.OriginACS, ParameterKey: &key}); err != nil {
 		return nil, err
 	}
-	// Status 1: committed, but some value takes effect only after a reboot.
+	// Status 1: committed, but some value takes effect only after a
+	// reboot or at the end of the session.
 	status := 0
 	schema := a.dm.Schema()
 	for _, c := range changes {
 		if p := schema.Param(datamodel.SchemaPath(c.Path)); p != nil && p.Reboot {
+			status = 1
+		}
+		if a.cfg.AppliedAfterSession != nil && a.cfg.AppliedAfterSession(c.Path) {
 			status = 1
 		}
 	}

@@ -106,6 +106,9 @@ func (a *Agent) session(ctx context.Context) {
 	case a.transferWake <- struct{}{}:
 	default:
 	}
+	if a.cfg.AfterSession != nil {
+		a.cfg.AfterSession()
+	}
 	if a.cfg.Virtual.OnSession != nil && !interrupted {
 		names := make([]string, len(events))
 		for i, e := range events {
