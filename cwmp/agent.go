@@ -143,7 +143,7 @@ type Config struct {
 	// whatever its outcome, to apply what AppliedAfterSession deferred. It
 	// must not block.
 	AfterSession func()
-	Clock          clock.Clock
+	Clock        clock.Clock
 	// UserAgent is sent on every HTTP request; "" is DefaultUserAgent.
 	UserAgent string
 	// Virtual is for fleets and tests.
