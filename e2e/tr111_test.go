@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/genieacs"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/netlab"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testbin"
+	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 
 // stunProvision is the GenieACS provision an operator installs to use
@@ -127,4 +129,140 @@ func tail(s string, n int) string {
 		return s[len(s)-n:]
 	}
 	return s
+}
+
+// part1Provision is the GenieACS provision of TR-111 Part 1 on a gateway:
+// Active Notification on ManageableDeviceNumberOfEntries (TR-111 1.2.3),
+// and the table read in every session, so that the session a notification
+// opens brings the entries' identities.
+const part1Provision = `const ms = "InternetGatewayDevice.ManagementServer.";
+declare(ms + "ManageableDeviceNumberOfEntries", {value: 1, notification: 1}, {notification: 2});
+declare(ms + "ManageableDevice.*.*", {path: Date.now(), value: Date.now()});
+`
+
+// TestGenieACSTR111Part1: a gateway agent (InternetGatewayDevice, DHCP
+// server) and a device agent (Device, DHCP client) on one LAN segment,
+// GenieACS on the gateway. The device's option 125 reaches the gateway's
+// ManageableDevice table and the gateway's reaches the device's
+// GatewayInfo; GenieACS learns both through Active Notifications.
+func TestGenieACSTR111Part1(t *testing.T) {
+	genieacs.Require(t)
+	p := netlab.NewPair(t, netlab.PairOptions{GWAddr: "192.168.93.1/24"})
+	acs := genieacs.Start(t, genieacs.Options{Netns: p.GW, Dial: netlab.Dial(p.GW), Bind: "192.168.93.1"})
+	require.NoError(t, acs.InstallDefaults())
+	require.NoError(t, acs.PutProvision("tr111-gateway", part1Provision))
+	require.NoError(t, acs.PutPreset("tr111-gateway", "tr111", "tr111-gateway", 10))
+	debug := acs.LogFile("debug.yaml")
+	dir := t.TempDir()
+
+	gwID := genieacs.DeviceID("001122", "IGD", "GA-GW-1")
+	gw := netlab.StartAgent(t, p.GW, filepath.Join(dir, "gw"), fmt.Sprintf(`acs: {url: "%s", retry_minimum_wait: 1s}
+device: {root: InternetGatewayDevice, oui: "001122", product_class: IGD, serial_number: GA-GW-1}
+state_dir: {dir}/state
+control: {socket: {dir}/agent.sock}
+connection_request: {listen: ":7548"}
+udp_connection_request: {listen: ""}
+log: {level: debug}
+dhcp:
+  server: {interface: %s, pool_start: 192.168.93.100, pool_end: 192.168.93.120, lease_time: 1h}
+`, acs.CWMP, p.GWIf))
+	gms := "InternetGatewayDevice.ManagementServer."
+	// The gateway is known, with Active Notification on the table size,
+	// before any device appears.
+	eventually(t, 30*time.Second, func() bool {
+		doc, _ := acs.Device(gwID)
+		n, _ := genieacs.Value(doc, gms+"ManageableDeviceNumberOfEntries")
+		return n == "0" && sentSPA(t, debug, gwID, gms+"ManageableDeviceNumberOfEntries")
+	}, "GenieACS knows the gateway and asked for Active Notification on its table")
+
+	devID := genieacs.DeviceID("00D09E", "STB", "GA-DEV-9")
+	dev := netlab.StartAgent(t, p.Dev, filepath.Join(dir, "dev"), fmt.Sprintf(`acs: {url: "%s", retry_minimum_wait: 1s}
+device: {oui: "00D09E", product_class: STB, serial_number: GA-DEV-9}
+state_dir: {dir}/state
+control: {socket: {dir}/agent.sock}
+connection_request: {listen: ":7547"}
+udp_connection_request: {listen: ""}
+log: {level: debug}
+dhcp:
+  client: {mode: lease, interface: %s, release_on_exit: true}
+`, acs.CWMP, p.DevIf))
+
+	// The gateway: its table entry holds the device's identity, learned by
+	// GenieACS in the session the Active Notification opened.
+	entry := gms + "ManageableDevice.1."
+	eventually(t, 60*time.Second, func() bool {
+		doc, _ := acs.Device(gwID)
+		s, _ := genieacs.Value(doc, entry+"SerialNumber")
+		return s == "GA-DEV-9"
+	}, "GenieACS reads the device in the gateway's ManageableDevice table")
+	doc, err := acs.Device(gwID)
+	require.NoError(t, err)
+	for name, want := range map[string]string{"ManufacturerOUI": "00D09E", "ProductClass": "STB", "SerialNumber": "GA-DEV-9"} {
+		got, _ := genieacs.Value(doc, entry+name)
+		assert.Equal(t, want, got, "ManageableDevice.1.%s", name)
+		assert.Equal(t, want, gw.Get(entry+name), "the gateway's own ManageableDevice.1.%s", name)
+	}
+	assert.True(t, notified(t, debug, gwID, gms+"ManageableDeviceNumberOfEntries", "1"),
+		"the gateway's 4 VALUE CHANGE Inform carries ManageableDeviceNumberOfEntries 1")
+
+	// The device: GatewayInfo holds the gateway's identity, carried by a
+	// 4 VALUE CHANGE Inform (TR-111 1.2.1: Active Notification by default).
+	eventually(t, 60*time.Second, func() bool {
+		doc, _ := acs.Device(devID)
+		s, _ := genieacs.Value(doc, "Device.GatewayInfo.SerialNumber")
+		return s == "GA-GW-1"
+	}, "GenieACS learns the device's GatewayInfo")
+	doc, err = acs.Device(devID)
+	require.NoError(t, err)
+	for name, want := range map[string]string{"ManufacturerOUI": "001122", "ProductClass": "IGD", "SerialNumber": "GA-GW-1"} {
+		got, _ := genieacs.Value(doc, "Device.GatewayInfo."+name)
+		assert.Equal(t, want, got, "GatewayInfo.%s", name)
+		assert.Equal(t, want, dev.Get("Device.GatewayInfo."+name), "the device's own GatewayInfo.%s", name)
+		assert.True(t, notified(t, debug, devID, "Device.GatewayInfo."+name, want), "GatewayInfo.%s in a 4 VALUE CHANGE Inform", name)
+	}
+
+	// The device leaves (DHCPRELEASE): the entry goes, and GenieACS is
+	// told and drops it.
+	dev.Stop(syscall.SIGTERM)
+	eventually(t, 30*time.Second, func() bool {
+		doc, _ := acs.Device(gwID)
+		n, _ := genieacs.Value(doc, gms+"ManageableDeviceNumberOfEntries")
+		_, still := genieacs.Param(doc, entry+"SerialNumber")
+		return n == "0" && !still
+	}, "GenieACS learns that the device left the gateway's table")
+	assert.True(t, notified(t, debug, gwID, gms+"ManageableDeviceNumberOfEntries", "0"))
+	assert.Equal(t, "0", gw.Get(gms+"ManageableDeviceNumberOfEntries"))
+	noFaults(t, acs, gwID)
+	noFaults(t, acs, devID)
+}
+
+// sentSPA reports whether GenieACS asked the device for Active
+// Notification on the parameter.
+func sentSPA(t *testing.T, debugFile, device, param string) bool {
+	for _, m := range outgoing(t, debugFile, device) {
+		if spa, ok := m.(*soap.SetParameterAttributes); ok {
+			for _, p := range spa.ParameterList {
+				if p.Name == param && p.NotificationChange && p.Notification == 2 {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// notified reports whether an Inform with 4 VALUE CHANGE carried the
+// parameter with that value.
+func notified(t *testing.T, debugFile, device, param, value string) bool {
+	for _, inf := range informs(t, debugFile, device) {
+		if !hasEvent(inf, "4 VALUE CHANGE") {
+			continue
+		}
+		for _, p := range inf.ParameterList {
+			if p.Name == param && p.Value == value {
+				return true
+			}
+		}
+	}
+	return false
 }

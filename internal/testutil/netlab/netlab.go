@@ -211,9 +211,12 @@ func (l *Lab) ListenPacket(ns string) func(network, address string) (net.PacketC
 }
 
 // Dial connects a socket inside the namespace.
-func (l *Lab) Dial(ns string) func(network, address string) (net.Conn, error) {
+func (l *Lab) Dial(ns string) func(network, address string) (net.Conn, error) { return Dial(ns) }
+
+// Dial returns a dialer whose sockets belong to the named namespace.
+func Dial(ns string) func(network, address string) (net.Conn, error) {
 	return func(network, address string) (c net.Conn, err error) {
-		err = l.In(ns, func() error { c, err = net.Dial(network, address); return err })
+		err = In(ns, func() error { c, err = net.Dial(network, address); return err })
 		return
 	}
 }
