@@ -234,12 +234,41 @@ func (x *exchanger) post(ctx context.Context, body []byte) ([]byte, error) {
 			authTried = false
 		default:
 			he := &HTTPError{Status: resp.StatusCode}
-			if resp.StatusCode == http.StatusServiceUnavailable {
-				if s, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && s > 0 {
-					he.RetryAfter = time.Duration(s) * time.Second
-				}
+			if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests {
+				he.RetryAfter = retryAfter(resp.Header)
 			}
 			return nil, he
 		}
 	}
+}
+
+// maxRetryAfter bounds what an ACS may ask for: a hostile or broken one
+// must not silence the CPE for ever.
+const maxRetryAfter = 24 * time.Hour
+
+// retryAfter reads a 503's or 429's Retry-After (RFC 9110 10.2.3): delay
+// seconds, or an HTTP-date, taken relative to the response's own Date so
+// that a CPE whose clock is wrong still waits what the ACS meant. 0: none.
+func retryAfter(h http.Header) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	var d time.Duration
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s <= 0 {
+			return 0
+		}
+		if s > int64(maxRetryAfter/time.Second) {
+			return maxRetryAfter
+		}
+		d = time.Duration(s) * time.Second
+	} else if at, err := http.ParseTime(v); err == nil {
+		now := time.Now()
+		if date, err := http.ParseTime(h.Get("Date")); err == nil {
+			now = date
+		}
+		d = at.Sub(now)
+	}
+	return min(max(d, 0), maxRetryAfter)
 }

@@ -74,6 +74,9 @@ type Device struct {
 	CPE    *cpe.CPE
 	udp    *tr111.UDPAcceptor
 	up     bool // its last session succeeded
+	// busyUntil is when the ACS's last 503 (or 429) allowed the next
+	// attempt: a session started before it did not honour Retry-After.
+	busyUntil time.Time
 }
 
 // Fleet is a running set of virtual CPEs.
@@ -272,6 +275,15 @@ func (f *Fleet) Up() int {
 func (f *Fleet) sessionDone(d *Device, r cwmp.SessionResult) {
 	f.Stats.record(r)
 	f.mu.Lock()
+	// A second of slack: Retry-After counts whole seconds.
+	if !d.busyUntil.IsZero() && r.Start.Before(d.busyUntil.Add(-time.Second)) {
+		f.Stats.busyEarly.Add(1)
+	}
+	d.busyUntil = time.Time{}
+	var he *cwmp.HTTPError
+	if errors.As(r.Err, &he) && he.RetryAfter > 0 {
+		d.busyUntil = r.Start.Add(r.Duration + he.RetryAfter)
+	}
 	ok := r.Err == nil
 	if ok != d.up {
 		d.up = ok

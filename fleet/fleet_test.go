@@ -110,12 +110,12 @@ func TestFleet200(t *testing.T) {
 	// The ACS fails for a while: back-off, no crash, events kept.
 	acs.FailInforms(1<<30, http.StatusInternalServerError)
 	for _, s := range []string{"SIM000001", "SIM000002", "SIM000003"} {
-		f.Device(s).CPE.Agent.Trigger(cwmp.EventValueChange, "")
+		f.Device(s).CPE.Agent.Trigger(cwmp.EventPeriodic, "")
 	}
 	require.Eventually(t, func() bool { return f.Report(time.Now()).Errors >= 3 }, 20*time.Second, 20*time.Millisecond)
 	assert.Less(t, f.Up(), 200)
 	acs.FailInforms(0, 0)
-	_, err = acs.WaitEvent(ctx, "00D09E-Sim-SIM000001", "4 VALUE CHANGE")
+	_, err = acs.WaitEvent(ctx, "00D09E-Sim-SIM000001", "2 PERIODIC")
 	require.NoError(t, err, "the event was kept and delivered after the back-off")
 	require.Eventually(t, func() bool { return f.Up() == 200 }, 30*time.Second, 50*time.Millisecond)
 	r := f.Report(time.Now())
@@ -270,4 +270,27 @@ func TestNthAddr(t *testing.T) {
 	assert.Equal(t, "10.0.0.9", nthAddr(one, 5).String())
 	_, v6, _ := net.ParseCIDR("2001:db8::/64")
 	assert.Nil(t, nthAddr(v6, 0))
+}
+
+// TestFleetHonoursRetryAfter: an ACS above its limit answers 503 with
+// Retry-After (GenieACS: 60 s above 20 concurrent sessions). Each CPE
+// turned away waits that long before trying again, and the report counts
+// the answers and shows no early retry.
+func TestFleetHonoursRetryAfter(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	acs.Lean(true)
+	acs.BusyInforms(8, 3)
+	f, err := New(Config{Count: 20, Base: base(acs.URL), CRListen: "127.0.0.1:0", Rate: 0})
+	require.NoError(t, err)
+	begin := time.Now()
+	runFleet(t, f)
+	require.Eventually(t, func() bool { return f.Up() == 20 }, 30*time.Second, 20*time.Millisecond)
+	r := f.Report(time.Now())
+	assert.Equal(t, uint64(8), r.ACSBusy.Answers)
+	assert.Equal(t, uint64(3), r.ACSBusy.RetryAfterMaxSec)
+	assert.Equal(t, uint64(0), r.ACSBusy.RetriedEarly)
+	assert.Equal(t, map[string]uint64{"http 503": 8}, r.ErrorKinds)
+	assert.GreaterOrEqual(t, time.Since(begin), 3*time.Second, "the CPEs turned away came back after Retry-After, not after the 1 s back-off")
 }

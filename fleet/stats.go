@@ -1,9 +1,14 @@
 package fleet
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"runtime"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -82,12 +87,36 @@ type Stats struct {
 	stSess   uint64
 	stErrors uint64
 
+	// errKinds counts failed sessions by cause ("http 503", "timeout"...).
+	errKinds map[string]uint64
+	// busy counts the ACS's 503 and 429 answers, busyEarly the sessions
+	// that started before their Retry-After had passed (none should).
+	busy, retryAfterMax uint64
+	busyEarly           atomic.Uint64
+
 	started     atomic.Int64
 	udpAccepted atomic.Int64
 	udpDropped  atomic.Int64
 }
 
-func newStats() *Stats { return &Stats{events: map[string]uint64{}} }
+func newStats() *Stats { return &Stats{events: map[string]uint64{}, errKinds: map[string]uint64{}} }
+
+// errKind names the cause of a failed session for the report.
+func errKind(err error) string {
+	var he *cwmp.HTTPError
+	var ne net.Error
+	switch {
+	case errors.As(err, &he):
+		return "http " + strconv.Itoa(he.Status)
+	case errors.Is(err, cwmp.ErrAuthFailed):
+		return "authentication"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection"
+	}
+	return "other"
+}
 
 func (s *Stats) begin(t time.Time) {
 	s.mu.Lock()
@@ -108,6 +137,12 @@ func (s *Stats) record(r cwmp.SessionResult) {
 		s.errors++
 		if steady {
 			s.stErrors++
+		}
+		s.errKinds[errKind(r.Err)]++
+		var he *cwmp.HTTPError
+		if errors.As(r.Err, &he) && (he.Status == 503 || he.Status == 429) {
+			s.busy++
+			s.retryAfterMax = max(s.retryAfterMax, uint64(he.RetryAfter/time.Second))
 		}
 		return
 	}
@@ -139,13 +174,14 @@ type Snapshot struct {
 	Rate          float64 // sessions per second in the window
 	P50, P90, P99 time.Duration
 	UDPAccepted   int64
+	Busy          uint64 // 503 and 429 answers so far
 }
 
 // Window returns the figures since the previous call.
 func (s *Stats) Window(now time.Time) Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	snap := Snapshot{Started: s.started.Load(), Sessions: s.sessions, Errors: s.errors, UDPAccepted: s.udpAccepted.Load(),
+	snap := Snapshot{Started: s.started.Load(), Sessions: s.sessions, Errors: s.errors, UDPAccepted: s.udpAccepted.Load(), Busy: s.busy,
 		P50: s.window.quantile(0.5), P90: s.window.quantile(0.9), P99: s.window.quantile(0.99)}
 	if el := now.Sub(s.winStart).Seconds(); el > 0 {
 		snap.Rate = float64(s.winSess) / el
@@ -167,15 +203,29 @@ type Report struct {
 	Events         map[string]uint64  `json:"events"`
 	UDPAccepted    int64              `json:"udp_connection_requests_accepted"`
 	UDPDropped     int64              `json:"udp_connection_requests_dropped"`
-	RSSBytes       uint64             `json:"rss_bytes"`
-	RSSPerCPE      uint64             `json:"rss_per_cpe_bytes"`
-	HeapBytes      uint64             `json:"go_heap_bytes"`
-	Goroutines     int                `json:"goroutines"`
-	CPUUserSec     float64            `json:"cpu_user_seconds"`
-	CPUSysSec      float64            `json:"cpu_system_seconds"`
-	CPUPerSession  float64            `json:"cpu_microseconds_per_session"`
+	// ErrorKinds counts failed sessions by cause.
+	ErrorKinds map[string]uint64 `json:"error_kinds,omitempty"`
+	// ACSBusy is the ACS's 503/429 answers and how they were honoured.
+	ACSBusy       BusyReport `json:"acs_busy"`
+	RSSBytes      uint64     `json:"rss_bytes"`
+	RSSPerCPE     uint64     `json:"rss_per_cpe_bytes"`
+	HeapBytes     uint64     `json:"go_heap_bytes"`
+	Goroutines    int        `json:"goroutines"`
+	CPUUserSec    float64    `json:"cpu_user_seconds"`
+	CPUSysSec     float64    `json:"cpu_system_seconds"`
+	CPUPerSession float64    `json:"cpu_microseconds_per_session"`
 	// Steady covers the time after the ramp-up, once every CPE was up.
 	Steady *SteadyReport `json:"steady,omitempty"`
+}
+
+// BusyReport counts the ACS's "come back later" answers (503 or 429).
+type BusyReport struct {
+	Answers uint64 `json:"answers"`
+	// RetryAfterMaxSec is the longest Retry-After given.
+	RetryAfterMaxSec uint64 `json:"retry_after_max_seconds"`
+	// RetriedEarly counts sessions started before their Retry-After had
+	// passed: 0 when the CPEs honour it.
+	RetriedEarly uint64 `json:"retried_early"`
 }
 
 // SteadyReport is the steady state of a run.
@@ -198,6 +248,13 @@ func (f *Fleet) Report(now time.Time) Report {
 	for k, v := range s.events {
 		r.Events[k] = v
 	}
+	if len(s.errKinds) > 0 {
+		r.ErrorKinds = map[string]uint64{}
+		for k, v := range s.errKinds {
+			r.ErrorKinds[k] = v
+		}
+	}
+	r.ACSBusy = BusyReport{Answers: s.busy, RetryAfterMaxSec: s.retryAfterMax, RetriedEarly: s.busyEarly.Load()}
 	if !s.steadyAt.IsZero() {
 		st := &SteadyReport{Seconds: now.Sub(s.steadyAt).Seconds(), Sessions: s.stSess, Errors: s.stErrors,
 			LatencyMS: map[string]float64{"p50": ms(s.steady.quantile(0.5)), "p90": ms(s.steady.quantile(0.9)),
@@ -236,8 +293,8 @@ func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6
 
 // Line is the live summary line.
 func (f *Fleet) Line(s Snapshot) string {
-	return fmt.Sprintf("devices %d/%d up | %7.1f sessions/s (total %d) | p50 %s p90 %s p99 %s | errors %d | rss %d MB",
-		f.Up(), len(f.devs), s.Rate, s.Sessions, round(s.P50), round(s.P90), round(s.P99), s.Errors, RSS()>>20)
+	return fmt.Sprintf("devices %d/%d up | %7.1f sessions/s (total %d) | p50 %s p90 %s p99 %s | errors %d (busy %d) | rss %d MB",
+		f.Up(), len(f.devs), s.Rate, s.Sessions, round(s.P50), round(s.P90), round(s.P99), s.Errors, s.Busy, RSS()>>20)
 }
 
 func round(d time.Duration) time.Duration {

@@ -17,6 +17,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -117,6 +118,7 @@ type ACS struct {
 	// scripted behaviour
 	failInforms  int
 	failStatus   int
+	retryAfter   string // Retry-After of the failed Informs' answers
 	faultInforms int
 	faultCode    int
 	dropNext     int
@@ -179,7 +181,15 @@ func (a *ACS) SetAuth(auth Auth, user, pass string) {
 func (a *ACS) FailInforms(n, status int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.failInforms, a.failStatus = n, status
+	a.failInforms, a.failStatus, a.retryAfter = n, status, ""
+}
+
+// BusyInforms answers the next n Informs with 503 and a Retry-After of
+// that many seconds, as GenieACS does above its concurrency limit.
+func (a *ACS) BusyInforms(n int, retryAfter int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.failInforms, a.failStatus, a.retryAfter = n, http.StatusServiceUnavailable, strconv.Itoa(retryAfter)
 }
 
 // FaultInforms answers the next n Informs with a SOAP Fault (e.g. 8002).
@@ -541,6 +551,9 @@ func (a *ACS) handle(r *http.Request, body []byte, e *soap.Envelope, derr error)
 		}
 		if a.failInforms > 0 {
 			a.failInforms--
+			if a.retryAfter != "" {
+				return a.finish(&ex, a.failStatus, nil, http.Header{"Retry-After": {a.retryAfter}})
+			}
 			return a.finish(&ex, a.failStatus, nil)
 		}
 		if a.faultInforms > 0 {
