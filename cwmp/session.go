@@ -94,7 +94,12 @@ func (a *Agent) session(ctx context.Context) {
 		wait := retryWait(n, a.cfg.RetryMinimumWait, a.cfg.RetryIntervalMultiplier, a.rand())
 		var he *HTTPError
 		if errors.As(err, &he) && he.RetryAfter > wait {
-			wait = he.RetryAfter
+			// Not before the ACS's Retry-After, and then spread over
+			// the back-off window: CPEs an overloaded ACS turned away
+			// together must not all come back in the same second (an
+			// ACS answering 503 with a fixed Retry-After, as GenieACS
+			// does, would turn them away again).
+			wait = he.RetryAfter + time.Duration(float64(wait)*a.rand())
 		}
 		a.setRetry(n, now.Add(wait))
 		a.log.Warn("session failed", "err", err, "retry_count", n, "retry_in", wait.Round(time.Millisecond))

@@ -46,13 +46,10 @@ func cmdFleet(args []string) error {
 	quiet := fs.Bool("quiet", false, "no live summary line")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	memprofile := fs.String("memprofile", "", "write an allocation profile at the end to this file (go tool pprof)")
-	// The serial numbers come from the pattern; the configuration's own is
-	// not needed.
-	args = append([]string{"--serial", "FLEET"}, args...)
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := config.Load(config.Source{File: *cf.Config, Flags: cf.Set(config.FlagKeys)})
+	cfg, err := config.Load(config.Source{File: *cf.Config, Flags: cf.Set(config.FlagKeys), Defaults: fleetDefaults})
 	if err != nil {
 		return err
 	}
@@ -266,4 +263,12 @@ func startCPUProfile(path string) (stop func(), err error) {
 		return nil, err
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// fleetDefaults are a fleet's own: virtual CPEs need no identity of a
+// real device to start, so that "cwmp-fleet --count 10 --acs-url URL" runs
+// (the serial numbers come from --serial-pattern; the configuration's own
+// is not used).
+func fleetDefaults(c *config.Agent) {
+	c.Device.OUI, c.Device.ProductClass, c.Device.SerialNumber = "00D09E", "Sim", "FLEET"
 }

@@ -147,6 +147,9 @@ type Source struct {
 	Flags map[string]string // key -> value, from the command line
 	// Env looks up an environment variable; nil is os.LookupEnv.
 	Env func(string) (string, bool)
+	// Defaults, when set, changes the built-in defaults before the file,
+	// the environment and the flags apply (a program's own defaults).
+	Defaults func(*Agent)
 }
 
 // Load reads the configuration: defaults, then the file, the environment,
@@ -167,6 +170,9 @@ func Load(src Source) (*Agent, error) {
 // limits the file to those top-level keys.
 func decode(src Source, only []string) (*Agent, *confkit.Doc, []error) {
 	c := Defaults()
+	if src.Defaults != nil {
+		src.Defaults(c)
+	}
 	c.File = src.File
 	var doc *confkit.Doc
 	var errs []error

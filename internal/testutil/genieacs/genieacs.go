@@ -326,6 +326,21 @@ func (l *Lab) Devices() ([]string, error) {
 	return ids, nil
 }
 
+// Bootstrapped lists the IDs of the devices whose BOOTSTRAP GenieACS
+// recorded (_lastBootstrap).
+func (l *Lab) Bootstrapped() ([]string, error) {
+	q := url.QueryEscape(`{"_lastBootstrap":{"$exists":true}}`)
+	var out []map[string]any
+	if _, err := l.do(http.MethodGet, "/devices/?projection=_id&query="+q, nil, nil, &out); err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(out))
+	for _, d := range out {
+		ids = append(ids, fmt.Sprint(d["_id"]))
+	}
+	return ids, nil
+}
+
 // Faults lists the faults GenieACS holds, of one device ("" all).
 func (l *Lab) Faults(id string) ([]map[string]any, error) {
 	path := "/faults/"
