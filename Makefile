@@ -38,7 +38,7 @@ lint: ## gofmt check and go vet
 	$(GO) vet ./...
 
 bench: ## run every benchmark and write the performance report (bench/report.md, bench/report.json)
-	$(GO) run ./internal/benchreport -out bench
+	$(GO) run ./tools/benchreport -out bench
 
 cross: ## build the static, stripped device binary for CPE platforms into dist/
 	@mkdir -p $(DIST)
