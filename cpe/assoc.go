@@ -19,15 +19,23 @@ func (c *CPE) identity() tr111.Identity {
 		SerialNumber: c.Tree.MustGet(di + "SerialNumber"), ProductClass: c.Tree.MustGet(di + "ProductClass")}
 }
 
-// buildAssociation assembles TR-111 Part 1 for the root in use.
+// buildAssociation assembles TR-111 Part 1 for the model in use: the
+// gateway side where the model has the ManageableDevice table
+// (InternetGatewayDevice, Device:2), the device side where it has
+// GatewayInfo (Device:1.1, Device:2). A Device:2 CPE can be both.
 func (c *CPE) buildAssociation() error {
 	d := c.cfg.DHCP
 	log := c.cfg.Logger
-	switch c.cfg.Root {
-	case "InternetGatewayDevice":
-		if d.ClientMode != "" {
-			return fmt.Errorf("dhcp client: GatewayInfo exists under the Device root only")
-		}
+	s := c.Tree.Schema()
+	gateway := s.Object(c.cfg.Root+".ManagementServer.ManageableDevice.{i}.") != nil
+	device := s.Object(c.cfg.Root+".GatewayInfo.") != nil
+	if d.ClientMode != "" && !device {
+		return fmt.Errorf("dhcp client: %s has no GatewayInfo", s.Model)
+	}
+	if d.ServerInterface != "" && !gateway {
+		return fmt.Errorf("dhcp server: %s has no ManageableDevice table", s.Model)
+	}
+	if gateway {
 		tc := assoc.TableConfig{Store: c.Tree, Root: c.cfg.Root, StateDir: c.cfg.StateDir, Logger: log}
 		if d.PresenceInterval > 0 {
 			tc.Presence, tc.PresenceInterval = &assoc.NeighbourPresence{}, d.PresenceInterval
@@ -48,13 +56,8 @@ func (c *CPE) buildAssociation() error {
 			}
 			c.DHCPServer = s
 		}
-	case "Device":
-		if d.ServerInterface != "" {
-			return fmt.Errorf("dhcp server: the ManageableDevice table exists under the InternetGatewayDevice root only")
-		}
-		if d.ClientMode == "" {
-			return nil
-		}
+	}
+	if device && d.ClientMode != "" {
 		cl, err := assoc.NewClient(assoc.ClientConfig{Interface: d.ClientInterface, Inform: d.ClientMode == "inform",
 			Identity: c.identity, Store: c.Tree, Root: c.cfg.Root, InformServer: d.InformServer, InformInterval: d.InformInterval,
 			ReleaseOnExit: d.ReleaseOnExit, ResolvConf: d.ResolvConf, StateDir: c.cfg.StateDir,

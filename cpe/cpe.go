@@ -35,7 +35,15 @@ import (
 
 // Config describes one CPE.
 type Config struct {
-	// Root is "Device" or "InternetGatewayDevice".
+	// DataModel names the model served: "Device:1.1",
+	// "InternetGatewayDevice:1.2" or "Device:2.19" (schemas.Model). ""
+	// takes it from Root.
+	DataModel string
+	// Schema, when set, is the model served as it is (a model extended by
+	// vendors' files or a template's parameters); it wins over DataModel.
+	Schema *datamodel.Schema
+	// Root is "Device" or "InternetGatewayDevice"; with neither DataModel
+	// nor Schema, "Device" is Device:1.1. Build sets it from the model.
 	Root string
 	// StateDir persists the tree, events and notifications; "" keeps them
 	// in memory.
@@ -127,6 +135,17 @@ type CPE struct {
 	stunAfterSession atomic.Bool
 }
 
+// ModelSchema is the schema a configuration serves.
+func ModelSchema(cfg Config) (*datamodel.Schema, error) {
+	switch {
+	case cfg.Schema != nil:
+		return cfg.Schema, nil
+	case cfg.DataModel != "":
+		return schemas.Model(cfg.DataModel)
+	}
+	return schemas.For(cfg.Root)
+}
+
 // Build assembles the CPE: the tree is loaded from the state directory (a
 // corrupt file is reported and factory values used), computed parameters are
 // bound, the Connection Request URL is computed before the notify engine
@@ -135,10 +154,14 @@ func Build(cfg Config) (*CPE, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s, err := schemas.For(cfg.Root)
+	s, err := ModelSchema(cfg)
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Root != "" && cfg.Root != s.RootName() {
+		return nil, fmt.Errorf("cpe: root %s does not match the data model %s", cfg.Root, s.Model)
+	}
+	cfg.Root = s.RootName()
 	if cfg.StateDir != "" {
 		// Writes are atomic (temporary file, fsync, rename); a kill in
 		// the middle leaves the temporary file, which no one else removes.
@@ -430,7 +453,7 @@ func (c *CPE) Run(ctx context.Context) error {
 	if c.DHCPClient != nil {
 		run(c.DHCPClient.Run)
 	}
-	if c.cfg.Root == "InternetGatewayDevice" && c.cfg.Host != nil {
+	if c.hostsTable() != "" && c.cfg.Host != nil {
 		run(c.runHosts)
 	}
 	wg.Wait()

@@ -10,7 +10,16 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 )
 
-const hostsTable = "InternetGatewayDevice.LANDevice.1.Hosts.Host."
+// hostsTable is the LAN hosts table of the model served ("" for none).
+func (c *CPE) hostsTable() string {
+	switch {
+	case c.Tree.Schema().Object("InternetGatewayDevice.LANDevice.{i}.Hosts.Host.{i}.") != nil:
+		return "InternetGatewayDevice.LANDevice.1.Hosts.Host."
+	case c.Tree.Schema().Object("Device.Hosts.Host.{i}.") != nil:
+		return "Device.Hosts.Host."
+	}
+	return ""
+}
 
 // hostsInterval is how often the LAN hosts are read again.
 const hostsInterval = 30 * time.Second
@@ -37,6 +46,10 @@ func (c *CPE) runHosts(ctx context.Context) error {
 // 169.254/16, Static otherwise); HostName stays empty, the gateway does
 // not know it.
 func (c *CPE) SyncHosts() {
+	hostsTable := c.hostsTable()
+	if hostsTable == "" {
+		return
+	}
 	ns, err := c.cfg.Host.Neighbours()
 	if err != nil {
 		return

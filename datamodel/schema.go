@@ -49,6 +49,9 @@ type ParamDef struct {
 	// Reboot: a new value takes effect only after a reboot, so a
 	// SetParameterValues writing it answers Status 1 (TR-069 A.3.2.1).
 	Reboot bool
+	// Command: writing it triggers an action; it reads back as its type's
+	// null value (TR-106 A.2.3.5, the command attribute).
+	Command bool
 
 	obj *ObjectDef
 	idx int
@@ -155,21 +158,33 @@ func isInstance(seg string) bool {
 // schemas/README.md): "model", "object" lines, and one line per parameter
 // with its name, type, access (R or W) and flags.
 func ParseSchema(r io.Reader) (*Schema, error) {
+	return ParseSchemaExtended(r)
+}
+
+// ParseSchemaExtended reads a schema and extensions of it (vendors'
+// objects and parameters, written from their data-model XML): in an
+// extension, "object PATH" naming an object of the schema adds the
+// parameters that follow to it, and model lines are ignored. A parameter
+// the schema already defines is an error.
+func ParseSchemaExtended(base io.Reader, exts ...io.Reader) (*Schema, error) {
 	ps := &schemaParser{s: &Schema{params: map[string]*ParamDef{}, objects: map[string]*ObjectDef{}}}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 1<<20)
-	for sc.Scan() {
-		ps.line++
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || text[0] == '#' {
-			continue
+	for i, r := range append([]io.Reader{base}, exts...) {
+		ps.extending, ps.line, ps.cur = i > 0, 0, nil
+		sc := bufio.NewScanner(r)
+		sc.Buffer(make([]byte, 64*1024), 1<<20)
+		for sc.Scan() {
+			ps.line++
+			text := strings.TrimSpace(sc.Text())
+			if text == "" || text[0] == '#' {
+				continue
+			}
+			if err := ps.parseLine(text); err != nil {
+				return nil, err
+			}
 		}
-		if err := ps.parseLine(text); err != nil {
-			return nil, err
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("datamodel: schema: %w", err)
 		}
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("datamodel: schema: %w", err)
 	}
 	if ps.s.Root == nil {
 		return nil, fmt.Errorf("datamodel: schema has no root object")
@@ -187,6 +202,10 @@ type schemaParser struct {
 	cur    *ObjectDef     // the object the parameter lines belong to
 	counts []pendingCount // count= flags, resolved at the end
 	limits []*ParamDef    // limit= flags, resolved at the end
+	pats   map[string]*Patterns
+	at     string // the current line's at=, if any
+	// extending: reading an extension of the schema read first.
+	extending bool
 }
 
 // pendingCount is an object's count= flag, naming a parameter of its
@@ -198,6 +217,9 @@ type pendingCount struct {
 }
 
 func (ps *schemaParser) errf(format string, a ...any) error {
+	if ps.at != "" {
+		return fmt.Errorf("datamodel: %s: %s", ps.at, fmt.Sprintf(format, a...))
+	}
 	return fmt.Errorf("datamodel: schema line %d: %s", ps.line, fmt.Sprintf(format, a...))
 }
 
@@ -206,12 +228,24 @@ func (ps *schemaParser) parseLine(text string) error {
 	if err != nil {
 		return fmt.Errorf("datamodel: schema line %d: %w", ps.line, err)
 	}
+	// at=FILE:LINE (a line written from a data-model XML file) is where
+	// errors point.
+	ps.at = ""
+	for i := len(fields) - 1; i > 0; i-- {
+		if v, ok := strings.CutPrefix(fields[i], "at="); ok {
+			ps.at = v
+			fields = append(fields[:i], fields[i+1:]...)
+			break
+		}
+	}
 	switch fields[0] {
 	case "model":
 		if len(fields) != 2 {
 			return ps.errf("model takes one name")
 		}
-		ps.s.Model = fields[1]
+		if !ps.extending {
+			ps.s.Model = fields[1]
+		}
 		return nil
 	case "object":
 		return ps.parseObject(fields)
@@ -226,7 +260,14 @@ func (ps *schemaParser) parseObject(fields []string) error {
 		return ps.errf("object needs a path ending in '.'")
 	}
 	o := &ObjectDef{Path: fields[1], byName: map[string]*ParamDef{}, objName: map[string]*ObjectDef{}}
-	if _, dup := s.objects[o.Path]; dup {
+	if old, dup := s.objects[o.Path]; dup {
+		if ps.extending && len(fields) == 2 {
+			ps.cur = old // an extension adds parameters to it
+			return nil
+		}
+		if ps.extending {
+			return ps.errf("object %s is defined by the model: an extension cannot change it", o.Path)
+		}
 		return ps.errf("object %s defined twice", o.Path)
 	}
 	segs := strings.Split(strings.TrimSuffix(o.Path, "."), ".")
@@ -325,6 +366,9 @@ func (ps *schemaParser) parseParam(fields []string) error {
 		return ps.errf("bad parameter name %q", p.Name)
 	}
 	if _, dup := cur.byName[p.Name]; dup {
+		if ps.extending {
+			return ps.errf("parameter %s is defined by the model already", p.Path)
+		}
 		return ps.errf("parameter %s defined twice", p.Path)
 	}
 	t, err := ParseType(fields[1])
@@ -363,6 +407,12 @@ func (ps *schemaParser) parseParam(fields []string) error {
 // (nil: none), checked by the caller once the type's enum is known.
 func (ps *schemaParser) paramFlags(p *ParamDef, flags []string) (*string, error) {
 	var def *string
+	var pats []string
+	defer func() {
+		if len(pats) > 0 {
+			p.Type.Patterns = ps.patterns(pats)
+		}
+	}()
 	for _, f := range flags {
 		k, v, hasV := strings.Cut(f, "=")
 		switch k {
@@ -401,11 +451,65 @@ func (ps *schemaParser) paramFlags(p *ParamDef, flags []string) (*string, error)
 			def = &d
 		case "enum":
 			p.Type.Enum = strings.Split(v, "|")
+		case "pattern":
+			pats = append(pats, v)
+		case "list":
+			// list or list=MINITEMS:MAXITEMS:MAXLEN (each may be empty)
+			l := &ListFacet{}
+			if hasV {
+				parts := strings.Split(v, ":")
+				if len(parts) != 3 {
+					return nil, ps.errf("bad list %q: want MINITEMS:MAXITEMS:MAXLEN", v)
+				}
+				for i, dst := range []*int{&l.MinItems, &l.MaxItems, &l.MaxLen} {
+					if parts[i] == "" {
+						continue
+					}
+					n, err := strconv.Atoi(parts[i])
+					if err != nil || n < 0 {
+						return nil, ps.errf("bad list %q", v)
+					}
+					*dst = n
+				}
+			}
+			p.Type.List = l
+		case "format":
+			switch v {
+			case "ip":
+				p.Type.Format = FormatIPAddress
+			case "mac":
+				p.Type.Format = FormatMACAddress
+			default:
+				return nil, ps.errf("bad format %q (ip or mac)", v)
+			}
+		case "dt":
+			// The named data type the definition comes from: informative.
+			p.Type.Name = v
+		case "command":
+			// TR-106 A.2.3.5: setting it triggers an action; it always
+			// reads back as its type's null value and is not kept.
+			p.Command = true
+			p.Volatile = true
 		default:
 			return nil, ps.errf("unknown parameter flag %q", f)
 		}
 	}
 	return def, nil
+}
+
+// patterns compiles a pattern set once per schema: TR-181 gives the same
+// few (IPv4Address, IPv6Prefix...) to hundreds of parameters.
+func (ps *schemaParser) patterns(src []string) *Patterns {
+	key := strings.Join(src, "\x00")
+	if p, ok := ps.pats[key]; ok {
+		return p
+	}
+	p, _ := CompilePatterns(src)
+	if ps.pats == nil {
+		ps.pats = map[string]*Patterns{}
+	}
+	ps.pats[key] = p
+	return p
 }
 
 // resolve checks the references that may point forward: count= names a
@@ -432,6 +536,20 @@ func (ps *schemaParser) resolve() error {
 		}
 	}
 	return nil
+}
+
+// NullValue is the null value of a type's base data type (TR-106
+// A.2.3.5): what a hidden or command parameter reads back as.
+func NullValue(t Type) string {
+	switch t.Kind {
+	case Int, UnsignedInt, Long, UnsignedLong, Decimal:
+		return "0"
+	case Boolean:
+		return "false"
+	case DateTime:
+		return UnknownTime
+	}
+	return ""
 }
 
 func zeroValue(t Type) string {

@@ -400,8 +400,8 @@ func (t *Tree) lookup(path string) (target, error) {
 
 // value returns a parameter's value; hidden ones read as "" when acsView.
 func (t *Tree) value(n *node, p *ParamDef, acsView bool) (string, error) {
-	if acsView && p.Hidden {
-		return "", nil
+	if acsView && p.Hidden || p.Command {
+		return NullValue(p.Type), nil
 	}
 	if p.CountOf != nil {
 		return strconv.Itoa(len(n.tables[p.CountOf.idx].items)), nil
@@ -461,7 +461,7 @@ func (t *Tree) GetValues(names []string) ([]Value, error) {
 			if err != nil {
 				return nil, &PathError{Op: "get", Path: name, Err: fmt.Errorf("%w: %w", ErrApply, err)}
 			}
-			out = append(out, Value{Name: name, Value: v, Type: tg.p.Type.Kind})
+			out = append(out, Value{Name: name, Value: v, Type: tg.p.Type.Wire()})
 			continue
 		}
 		err = t.walkParams(tg, func(n *node, p *ParamDef) error {
@@ -469,7 +469,7 @@ func (t *Tree) GetValues(names []string) ([]Value, error) {
 			if err != nil {
 				return &PathError{Op: "get", Path: n.path + p.Name, Err: fmt.Errorf("%w: %w", ErrApply, err)}
 			}
-			out = append(out, Value{Name: n.path + p.Name, Value: v, Type: p.Type.Kind})
+			out = append(out, Value{Name: n.path + p.Name, Value: v, Type: p.Type.Wire()})
 			return nil
 		})
 		if err != nil {
@@ -771,7 +771,7 @@ func (t *Tree) stage(changes []Change, origin Origin) ([]staged, error) {
 			case !known:
 				fail(fmt.Errorf("%w: unknown type %q", ErrInvalidType, c.Type))
 				continue
-			case k != p.Type.Kind && k != String && err != nil:
+			case k != p.Type.Wire() && k != String && err != nil:
 				fail(fmt.Errorf("%w: %s given for a %s parameter", ErrInvalidType, c.Type, p.Type.Kind))
 				continue
 			}

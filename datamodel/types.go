@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -23,9 +24,11 @@ const (
 	Base64
 	Long
 	UnsignedLong
+	HexBinary // TR-106 Amendment 3 on; TR-181 uses it
+	Decimal   // TR-106 Amendment 8 on; TR-181 uses it
 )
 
-var kindNames = [...]string{"string", "int", "unsignedInt", "boolean", "dateTime", "base64", "long", "unsignedLong"}
+var kindNames = [...]string{"string", "int", "unsignedInt", "boolean", "dateTime", "base64", "long", "unsignedLong", "hexBinary", "decimal"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -63,6 +66,10 @@ func KindFromXSD(t string) (k Kind, ok bool) {
 		return Long, true
 	case "unsignedLong":
 		return UnsignedLong, true
+	case "hexBinary":
+		return HexBinary, true
+	case "decimal":
+		return Decimal, true
 	}
 	return 0, false
 }
@@ -79,14 +86,71 @@ const (
 
 // Type is a data type with its facets, e.g. string(64) or unsignedInt[1:].
 type Type struct {
-	Kind   Kind
-	MaxLen int      // string: max characters; base64: max decoded bytes; 0 = none
-	Min    *int64   // numeric lower bound, inclusive
-	Max    *int64   // numeric upper bound, inclusive
+	Kind Kind
+	// MinLen and MaxLen bound a string's characters, or a base64 or
+	// hexBinary value's decoded bytes; 0 = none.
+	MinLen, MaxLen int
+	Min            *int64 // numeric lower bound, inclusive
+	Max            *int64 // numeric upper bound, inclusive
+	// Ranges, when a type has more than one range (TR-106 allows several:
+	// a value must be in one of them); Min and Max are then the first.
+	Ranges []Range
 	Enum   []string // allowed string values; empty = any
-	Format Format
+	// Patterns are XSD regular expressions of which a string must match
+	// one (whole); those Go's regexp cannot read are left out.
+	Patterns *Patterns
+	Format   Format
 	// Name is the named data type the type came from ("IPAddress"), if any.
 	Name string
+	// List makes the value a comma-separated list of items, each of the
+	// type without List (TR-106 3.2.3).
+	List *ListFacet
+}
+
+// Range is one numeric range, inclusive; a nil bound is open.
+type Range struct{ Min, Max *int64 }
+
+// ListFacet bounds a list: its item count, and the characters of the
+// whole value (0 = no bound).
+type ListFacet struct {
+	MinItems, MaxItems, MaxLen int
+}
+
+// Patterns is a compiled set of XSD patterns, shared by the definitions
+// that use it.
+type Patterns struct {
+	Source []string
+	res    []*regexp.Regexp
+}
+
+// CompilePatterns compiles XSD patterns (TR-106 3.2.3: a value must match
+// one of them as a whole). A pattern Go's regexp cannot read (XSD's
+// character class subtraction, \i and \c) is dropped; ok is false then.
+func CompilePatterns(src []string) (p *Patterns, ok bool) {
+	ok = true
+	p = &Patterns{}
+	for _, s := range src {
+		re, err := regexp.Compile("^(?:" + s + ")$")
+		if err != nil {
+			ok = false
+			continue
+		}
+		p.Source = append(p.Source, s)
+		p.res = append(p.res, re)
+	}
+	if len(p.res) == 0 {
+		return nil, ok
+	}
+	return p, ok
+}
+
+func (p *Patterns) match(v string) bool {
+	for _, re := range p.res {
+		if re.MatchString(v) {
+			return true
+		}
+	}
+	return false
 }
 
 // UnknownTime is the TR-106 value of a dateTime that is not known.
@@ -117,35 +181,73 @@ func ParseType(s string) (Type, error) {
 		return t, nil
 	}
 	switch {
-	case facet[0] == '(' && strings.HasSuffix(facet, ")") && (t.Kind == String || t.Kind == Base64):
-		n, err := strconv.Atoi(facet[1 : len(facet)-1])
-		if err != nil || n < 0 {
-			return Type{}, fmt.Errorf("datamodel: bad size in type %q", s)
-		}
-		t.MaxLen = n
-	case facet[0] == '[' && strings.HasSuffix(facet, "]") && t.isNumeric():
-		lo, hi, ok := strings.Cut(facet[1:len(facet)-1], ":")
-		if !ok {
-			return Type{}, fmt.Errorf("datamodel: bad range in type %q", s)
+	case facet[0] == '(' && strings.HasSuffix(facet, ")") && (t.Kind == String || t.Kind == Base64 || t.Kind == HexBinary):
+		// (MAX) or (MIN:MAX)
+		in := facet[1 : len(facet)-1]
+		lo, hi, two := strings.Cut(in, ":")
+		if !two {
+			lo, hi = "", in
 		}
 		if lo != "" {
-			v, err := strconv.ParseInt(lo, 10, 64)
-			if err != nil {
-				return Type{}, fmt.Errorf("datamodel: bad range in type %q", s)
+			n, err := strconv.Atoi(lo)
+			if err != nil || n < 0 {
+				return Type{}, fmt.Errorf("datamodel: bad size in type %q", s)
 			}
-			t.Min = &v
+			t.MinLen = n
 		}
 		if hi != "" {
-			v, err := strconv.ParseInt(hi, 10, 64)
-			if err != nil {
+			n, err := strconv.Atoi(hi)
+			if err != nil || n < 0 {
+				return Type{}, fmt.Errorf("datamodel: bad size in type %q", s)
+			}
+			t.MaxLen = n
+		}
+		if !two && hi == "" {
+			return Type{}, fmt.Errorf("datamodel: bad size in type %q", s)
+		}
+	case facet[0] == '[' && strings.HasSuffix(facet, "]") && t.isNumeric():
+		// [MIN:MAX] or [MIN:MAX,MIN:MAX...]
+		for i, part := range strings.Split(facet[1:len(facet)-1], ",") {
+			lo, hi, ok := strings.Cut(part, ":")
+			if !ok {
 				return Type{}, fmt.Errorf("datamodel: bad range in type %q", s)
 			}
-			t.Max = &v
+			var r Range
+			if lo != "" {
+				v, err := strconv.ParseInt(lo, 10, 64)
+				if err != nil {
+					return Type{}, fmt.Errorf("datamodel: bad range in type %q", s)
+				}
+				r.Min = &v
+			}
+			if hi != "" {
+				v, err := strconv.ParseInt(hi, 10, 64)
+				if err != nil {
+					return Type{}, fmt.Errorf("datamodel: bad range in type %q", s)
+				}
+				r.Max = &v
+			}
+			if i == 0 {
+				t.Min, t.Max = r.Min, r.Max
+			}
+			t.Ranges = append(t.Ranges, r)
+		}
+		if len(t.Ranges) == 1 {
+			t.Ranges = nil
 		}
 	default:
 		return Type{}, fmt.Errorf("datamodel: bad facet in type %q", s)
 	}
 	return t, nil
+}
+
+// Wire is the kind a value goes over CWMP as: a list is a string
+// (TR-106 3.2.3), whatever its items are.
+func (t Type) Wire() Kind {
+	if t.List != nil {
+		return String
+	}
+	return t.Kind
 }
 
 func (t Type) isNumeric() bool {
@@ -156,25 +258,34 @@ func (t Type) isNumeric() bool {
 	return false
 }
 
-// String renders the type in schema notation.
+// String renders the type in schema notation (without its enumeration,
+// patterns and list facets, which the schema writes as flags).
 func (t Type) String() string {
 	s := t.Kind.String()
 	if t.Name != "" {
 		return t.Name
 	}
-	if t.MaxLen > 0 {
+	switch {
+	case t.MinLen > 0:
+		s += "(" + strconv.Itoa(t.MinLen) + ":" + strconv.Itoa(t.MaxLen) + ")"
+	case t.MaxLen > 0:
 		s += "(" + strconv.Itoa(t.MaxLen) + ")"
 	}
-	if t.Min != nil || t.Max != nil {
-		s += "["
-		if t.Min != nil {
-			s += strconv.FormatInt(*t.Min, 10)
+	bound := func(p *int64) string {
+		if p == nil {
+			return ""
 		}
-		s += ":"
-		if t.Max != nil {
-			s += strconv.FormatInt(*t.Max, 10)
+		return strconv.FormatInt(*p, 10)
+	}
+	switch {
+	case len(t.Ranges) > 1:
+		parts := make([]string, len(t.Ranges))
+		for i, r := range t.Ranges {
+			parts[i] = bound(r.Min) + ":" + bound(r.Max)
 		}
-		s += "]"
+		s += "[" + strings.Join(parts, ",") + "]"
+	case t.Min != nil || t.Max != nil:
+		s += "[" + bound(t.Min) + ":" + bound(t.Max) + "]"
 	}
 	return s
 }
@@ -184,6 +295,9 @@ func (t Type) String() string {
 // (a fraction of a second kept with the digits written), integers without sign or leading zeros. A value that breaks the
 // type gives an error wrapping ErrInvalidValue.
 func (t Type) Canonical(v string) (string, error) {
+	if t.List != nil {
+		return t.canonicalList(v)
+	}
 	bad := func(why string) (string, error) {
 		return "", fmt.Errorf("%w: %s", ErrInvalidValue, why)
 	}
@@ -192,11 +306,18 @@ func (t Type) Canonical(v string) (string, error) {
 		if !utf8.ValidString(v) {
 			return bad("not UTF-8")
 		}
-		if t.MaxLen > 0 && utf8.RuneCountInString(v) > t.MaxLen {
+		if n := utf8.RuneCountInString(v); t.MaxLen > 0 && n > t.MaxLen {
 			return bad(fmt.Sprintf("longer than %d characters", t.MaxLen))
+		} else if n < t.MinLen && v != "" {
+			// An empty string stands for "not set" throughout TR-181
+			// (its defaults are often empty below a minimum length).
+			return bad(fmt.Sprintf("shorter than %d characters", t.MinLen))
 		}
 		if len(t.Enum) > 0 && !contains(t.Enum, v) {
 			return bad(fmt.Sprintf("%q is not one of %s", v, strings.Join(t.Enum, ", ")))
+		}
+		if t.Patterns != nil && len(t.Enum) == 0 && v != "" && !t.Patterns.match(v) {
+			return bad(fmt.Sprintf("%q does not match the pattern %s", v, strings.Join(t.Patterns.Source, " or ")))
 		}
 		switch t.Format {
 		case FormatIPAddress:
@@ -262,11 +383,69 @@ func (t Type) Canonical(v string) (string, error) {
 			return bad(fmt.Sprintf("longer than %d bytes", t.MaxLen))
 		}
 		return s, nil
+	case HexBinary:
+		s := strings.TrimSpace(v)
+		if len(s)%2 != 0 {
+			return bad("not hexBinary: an odd number of digits")
+		}
+		for i := 0; i < len(s); i++ {
+			if !isHex(s[i]) {
+				return bad("not hexBinary")
+			}
+		}
+		if t.MaxLen > 0 && len(s)/2 > t.MaxLen {
+			return bad(fmt.Sprintf("longer than %d bytes", t.MaxLen))
+		}
+		return s, nil
+	case Decimal:
+		s := strings.TrimSpace(v)
+		if !isDecimal(s) {
+			return bad(fmt.Sprintf("%q is not a decimal number", v))
+		}
+		return s, nil
 	}
 	return bad("unknown type")
 }
 
+// canonicalList checks each item of a comma-separated list (TR-106 3.2.3)
+// and keeps the value as written: an ACS reads back what it wrote.
+func (t Type) canonicalList(v string) (string, error) {
+	l := t.List
+	if !utf8.ValidString(v) {
+		return "", fmt.Errorf("%w: not UTF-8", ErrInvalidValue)
+	}
+	if l.MaxLen > 0 && utf8.RuneCountInString(v) > l.MaxLen {
+		return "", fmt.Errorf("%w: list longer than %d characters", ErrInvalidValue, l.MaxLen)
+	}
+	item := t
+	item.List = nil
+	n := 0
+	if strings.TrimSpace(v) != "" {
+		for _, it := range strings.Split(v, ",") {
+			if _, err := item.Canonical(strings.TrimSpace(it)); err != nil {
+				return "", fmt.Errorf("list item %d: %w", n+1, err)
+			}
+			n++
+		}
+	}
+	if l.MaxItems > 0 && n > l.MaxItems {
+		return "", fmt.Errorf("%w: more than %d items", ErrInvalidValue, l.MaxItems)
+	}
+	if n < l.MinItems && n > 0 {
+		return "", fmt.Errorf("%w: fewer than %d items", ErrInvalidValue, l.MinItems)
+	}
+	return v, nil
+}
+
 func (t Type) checkRange(n int64) error {
+	if len(t.Ranges) > 1 {
+		for _, r := range t.Ranges {
+			if (r.Min == nil || n >= *r.Min) && (r.Max == nil || n <= *r.Max) {
+				return nil
+			}
+		}
+		return fmt.Errorf("%w: %d is outside the ranges %s", ErrInvalidValue, n, t.String())
+	}
 	if t.Min != nil && n < *t.Min {
 		return fmt.Errorf("%w: %d is below %d", ErrInvalidValue, n, *t.Min)
 	}
@@ -274,6 +453,26 @@ func (t Type) checkRange(n int64) error {
 		return fmt.Errorf("%w: %d is above %d", ErrInvalidValue, n, *t.Max)
 	}
 	return nil
+}
+
+// isDecimal accepts the xsd:decimal lexical form: an optional sign,
+// digits with at most one decimal point, at least one digit.
+func isDecimal(s string) bool {
+	if s != "" && (s[0] == '+' || s[0] == '-') {
+		s = s[1:]
+	}
+	digits, dot := 0, false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c >= '0' && c <= '9':
+			digits++
+		case c == '.' && !dot:
+			dot = true
+		default:
+			return false
+		}
+	}
+	return digits > 0
 }
 
 // canonicalTime accepts ISO 8601 date-times with or without fraction and

@@ -1,6 +1,9 @@
 package schemas
 
 import (
+	"bytes"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -50,9 +53,15 @@ func loadBBF(t *testing.T, file, model string) *bbfModel {
 	require.NotNil(t, m, "model %s not in %s", model, file)
 	out := &bbfModel{objects: map[string]string{}, params: map[string]bbfParam{}}
 	for _, o := range m.SelectElements("object") {
+		if o.SelectAttrValue("status", "") == "deleted" {
+			continue
+		}
 		op := o.SelectAttrValue("name", "")
 		out.objects[op] = o.SelectAttrValue("access", "")
 		for _, p := range o.SelectElements("parameter") {
+			if p.SelectAttrValue("status", "") == "deleted" {
+				continue
+			}
 			bp := bbfParam{
 				access:  p.SelectAttrValue("access", ""),
 				forced:  p.SelectAttrValue("forcedInform", "") == "true",
@@ -69,27 +78,33 @@ func loadBBF(t *testing.T, file, model string) *bbfModel {
 }
 
 func readSyntax(syn *etree.Element, types map[string]*etree.Element, bp *bbfParam) {
+	list := false
 	for _, c := range syn.ChildElements() {
 		switch c.Tag {
 		case "default", "description":
 			continue
 		case "list":
+			// A list is a string on the wire; its items' facets follow.
 			bp.kind = "string"
 			if sz := c.SelectElement("size"); sz != nil {
 				bp.maxLen, _ = strconv.Atoi(sz.SelectAttrValue("maxLength", "0"))
 			}
-			return
+			list = true
 		case "dataType":
-			if dt := types[c.SelectAttrValue("ref", "")]; dt != nil {
+			if dt := types[c.SelectAttrValue("ref", "")]; dt != nil && !list {
 				readSyntax(dt, types, bp)
 			}
 			return
 		default:
-			bp.kind = c.Tag
+			if !list {
+				bp.kind = c.Tag
+			}
 			for _, f := range c.ChildElements() {
 				switch f.Tag {
 				case "size":
-					bp.maxLen, _ = strconv.Atoi(f.SelectAttrValue("maxLength", "0"))
+					if !list {
+						bp.maxLen, _ = strconv.Atoi(f.SelectAttrValue("maxLength", "0"))
+					}
 				case "range":
 					if v := f.SelectAttrValue("minInclusive", ""); v != "" {
 						n, _ := strconv.ParseInt(v, 10, 64)
@@ -100,7 +115,9 @@ func readSyntax(syn *etree.Element, types map[string]*etree.Element, bp *bbfPara
 						bp.max = &n
 					}
 				case "enumeration":
-					bp.enum = append(bp.enum, f.SelectAttrValue("value", ""))
+					if f.SelectAttrValue("status", "") != "deleted" {
+						bp.enum = append(bp.enum, f.SelectAttrValue("value", ""))
+					}
 				}
 			}
 			return
@@ -118,6 +135,13 @@ func i64(p *int64) string {
 func checkAgainstBBF(t *testing.T, s *datamodel.Schema, file string) {
 	dir := spectest.BBFDir(t)
 	bbf := loadBBF(t, filepath.Join(dir, file), s.Model)
+	// The whole model is served: every BBF object and parameter is there.
+	for path := range bbf.objects {
+		assert.NotNil(t, s.Object(path), "%s lacks the object %s", s.Model, path)
+	}
+	for path := range bbf.params {
+		assert.NotNil(t, s.Param(path), "%s lacks the parameter %s", s.Model, path)
+	}
 	for _, o := range s.Objects() {
 		acc, ok := bbf.objects[o.Path]
 		if !assert.True(t, ok, "object %s is not in %s", o.Path, s.Model) {
@@ -133,8 +157,12 @@ func checkAgainstBBF(t *testing.T, s *datamodel.Schema, file string) {
 			continue
 		}
 		assert.Equal(t, bp.access == "readWrite", p.Writable, "%s: access", p.Path)
-		assert.Equal(t, bp.kind, p.Type.Kind.String(), "%s: type", p.Path)
-		assert.Equal(t, bp.maxLen, p.Type.MaxLen, "%s: maximum length", p.Path)
+		assert.Equal(t, bp.kind, p.Type.Wire().String(), "%s: type", p.Path)
+		maxLen := p.Type.MaxLen
+		if p.Type.List != nil {
+			maxLen = p.Type.List.MaxLen
+		}
+		assert.Equal(t, bp.maxLen, maxLen, "%s: maximum length", p.Path)
 		assert.Equal(t, i64(bp.min), i64(p.Type.Min), "%s: minimum", p.Path)
 		assert.Equal(t, i64(bp.max), i64(p.Type.Max), "%s: maximum", p.Path)
 		assert.Equal(t, bp.hidden, p.Hidden, "%s: hidden", p.Path)
@@ -194,4 +222,23 @@ func TestTR111Parameters(t *testing.T) {
 	assert.Equal(t, md, cnt.CountOf)
 	assert.Equal(t, "InternetGatewayDevice.ManagementServer.ManageableDeviceNotificationLimit", cnt.Limit)
 	assert.True(t, strings.HasPrefix(d.Param("Device.DeviceSummary").Default, "Device:1.1[]("))
+}
+
+// TestGenerated regenerates the schemas from the BBF XML into a temporary
+// directory: the committed files must be what gen.go writes.
+func TestGenerated(t *testing.T) {
+	bbfDir := spectest.BBFDir(t)
+	out := t.TempDir()
+	cmd := exec.Command("go", "run", "gen.go", "-spec", filepath.Dir(bbfDir), "-out", out)
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	for _, name := range []string{"device-1.1.schema", "igd-1.2.schema", "device-2.19.schema"} {
+		want, err := os.ReadFile(filepath.Join(out, name))
+		require.NoError(t, err)
+		got, err := os.ReadFile(name)
+		require.NoError(t, err)
+		if !bytes.Equal(want, got) {
+			t.Errorf("%s differs from what gen.go writes: run go generate ./schemas", name)
+		}
+	}
 }

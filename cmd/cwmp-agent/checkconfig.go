@@ -28,7 +28,8 @@ func cmdCheckConfig(args []string) error {
 	if cfg.File == "" {
 		return errors.New("check-config: give --config FILE")
 	}
-	fmt.Fprintf(ctlOut, "%s: OK (root %s, serial %s, %d mounts from %q)\n", cfg.File, cfg.Device.Root, cfg.Device.SerialNumber,
+	s, _ := cfg.Schema()
+	fmt.Fprintf(ctlOut, "%s: OK (%s, %d parameters, serial %s, %d mounts from %q)\n", cfg.File, s.Model, len(s.Params()), cfg.Device.SerialNumber,
 		len(cfg.Mapping), cfg.MappingFile)
 	return nil
 }

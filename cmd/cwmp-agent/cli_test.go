@@ -87,7 +87,7 @@ control: {socket: `+sock+`}
 	assert.Equal(t, "\n", ok("get", "Device.GatewayInfo.SerialNumber", "--config", cfg), "deconfig empties GatewayInfo")
 	assert.Contains(t, ok("dhcp", "option125", "--config", cfg), "udhcpc -i IFACE")
 	assert.Contains(t, ok("dnsmasq-config", "--script", "/opt/x-script", "--config", cfg), "dhcp-script=/opt/x-script")
-	assert.Contains(t, ok("check-config", "--config", cfg), "OK (root Device, serial F1")
+	assert.Contains(t, ok("check-config", "--config", cfg), "OK (Device:1.1, 118 parameters, serial F1")
 
 	// dnsmasq-script with its socket after the lease's arguments: no agent
 	// listens there, so the event is kept next to that socket.

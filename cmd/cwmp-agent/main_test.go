@@ -167,7 +167,7 @@ func TestCheckConfig(t *testing.T) {
 	ctlOut = &out
 	defer func() { ctlOut = oldOut }()
 	require.NoError(t, run([]string{"check-config", "--config", cfg}))
-	assert.Contains(t, out.String(), "OK (root Device, serial S1, 1 mounts")
+	assert.Contains(t, out.String(), "OK (Device:1.1, 118 parameters, serial S1, 1 mounts")
 }
 
 // TestPackagingExamples: the configuration and mapping shipped in

@@ -37,8 +37,8 @@ func cmdRun(args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("cwmp-agent starting", "version", version, "root", cfg.Device.Root, "serial", cfg.Device.SerialNumber,
-		"connection_request_url", c.Tree.MustGet(cfg.Device.Root+".ManagementServer.ConnectionRequestURL"), "state_dir", cfg.StateDir)
+	log.Info("cwmp-agent starting", "version", version, "data_model", c.Tree.Schema().Model, "serial", cfg.Device.SerialNumber,
+		"connection_request_url", c.Tree.MustGet(cfg.RootName()+".ManagementServer.ConnectionRequestURL"), "state_dir", cfg.StateDir)
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()

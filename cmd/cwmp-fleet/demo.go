@@ -22,9 +22,10 @@ var demoOut io.Writer = os.Stdout
 // SetParameterValues, an AddObject and a Connection Request, and prints what
 // went over the wire.
 func cmdDemo(args []string) error {
-	fs := cli.NewFlags(program, "demo", "[-v] [--root ROOT]")
+	fs := cli.NewFlags(program, "demo", "[-v] [--root ROOT | --data-model MODEL]")
 	verbose := fs.BoolP("verbose", "v", false, "print every envelope in full")
-	root := fs.String("root", "Device", "Device or InternetGatewayDevice")
+	root := fs.String("root", "", "Device (Device:1.1) or InternetGatewayDevice (InternetGatewayDevice:1.2)")
+	model := fs.String("data-model", "", "Device:1.1, InternetGatewayDevice:1.2 or Device:2.19 (TR-181)")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -43,7 +44,12 @@ func cmdDemo(args []string) error {
 	cfg := config.Defaults()
 	cfg.ACS.URL = acs.URL
 	cfg.ACS.Version, cfg.ACS.ResponseTimeout, cfg.ACS.RetryMinWait, cfg.ACS.RetryMultiplier = "1.4", 10*time.Second, time.Second, 2000
-	cfg.Device.Root, cfg.Device.Manufacturer, cfg.Device.OUI, cfg.Device.ProductClass = *root, "cwmp-agent", "00D09E", "Demo"
+	cfg.Device.Root, cfg.Device.DataModel = *root, *model
+	sch, err := cfg.Schema()
+	if err != nil {
+		return err
+	}
+	cfg.Device.Manufacturer, cfg.Device.OUI, cfg.Device.ProductClass = "cwmp-agent", "00D09E", "Demo"
 	cfg.Device.SerialNumber, cfg.Device.SoftwareVersion, cfg.Device.HardwareVersion = "DEMO0001", version, "virtual"
 	cfg.Device.SystemValues = true
 	cfg.StateDir = dir
@@ -64,9 +70,9 @@ func cmdDemo(args []string) error {
 	defer func() { stop(); <-done }()
 
 	id := cwmptest.DeviceID(soap.DeviceID{OUI: "00D09E", ProductClass: "Demo", SerialNumber: "DEMO0001"})
-	r := *root
+	r := sch.RootName()
 	step := func(title string) { fmt.Fprintf(out, "\n== %s\n", title) }
-	fmt.Fprintf(out, "cwmp-agent %s demo: ACS at %s, virtual CPE %s (%s)\n", version, acs.URL, id, schemaName(r))
+	fmt.Fprintf(out, "cwmp-agent %s demo: ACS at %s, virtual CPE %s (%s)\n", version, acs.URL, id, sch.Model)
 
 	step("1. First contact: the CPE bootstraps")
 	if err := acs.WaitSessions(ctx, id, 1); err != nil {
@@ -98,9 +104,13 @@ func cmdDemo(args []string) error {
 	}}); err != nil {
 		return err
 	}
+	// A table the ACS may add to, in each model.
 	table := r + ".LAN.DHCPOption."
-	if r == "InternetGatewayDevice" {
+	switch {
+	case r == "InternetGatewayDevice":
 		table = r + ".Layer3Forwarding.Forwarding."
+	case sch.Object("Device.NAT.PortMapping.{i}.") != nil:
+		table = "Device.NAT.PortMapping."
 	}
 	if _, err := call("4. AddObject", &soap.AddObject{ObjectName: table, ParameterKey: "demo-2"}); err != nil {
 		return err
@@ -108,13 +118,6 @@ func cmdDemo(args []string) error {
 	fmt.Fprintf(out, "\nDone: %d HTTP exchanges. The CPE's tree now has PeriodicInformInterval=%s, ParameterKey=%s.\n",
 		len(acs.Exchanges()), c.Tree.MustGet(r+".ManagementServer.PeriodicInformInterval"), c.Tree.MustGet(r+".ManagementServer.ParameterKey"))
 	return nil
-}
-
-func schemaName(root string) string {
-	if root == "InternetGatewayDevice" {
-		return "InternetGatewayDevice:1.2"
-	}
-	return "Device:1.1"
 }
 
 func sessionEnded(ex []Exchange) bool { return len(ex) > 0 && ex[len(ex)-1].Status == 204 }

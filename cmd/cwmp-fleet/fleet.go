@@ -20,7 +20,6 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cmd/internal/config"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/fleet"
-	"github.com/cwmp-agent/cwmp-agent/schemas"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 
@@ -173,7 +172,7 @@ func fleetFactory(cfg *config.Agent, template string, periodic int) (map[string]
 	}
 	var skipped map[string]int
 	if template != "" {
-		s, err := schemas.For(cfg.Device.Root)
+		s, err := cfg.Schema()
 		if err != nil {
 			return nil, nil, err
 		}
@@ -187,7 +186,7 @@ func fleetFactory(cfg *config.Agent, template string, periodic int) (map[string]
 			return nil, nil, fmt.Errorf("%s: %w", template, err)
 		}
 		skipped = tp.Skipped
-		ms := cfg.Device.Root + ".ManagementServer."
+		ms := cfg.RootName() + ".ManagementServer."
 		for k, v := range tp.Values {
 			if strings.HasPrefix(k, ms) {
 				continue
@@ -199,8 +198,8 @@ func fleetFactory(cfg *config.Agent, template string, periodic int) (map[string]
 		}
 	}
 	if periodic > 0 {
-		out[cfg.Device.Root+".ManagementServer.PeriodicInformInterval"] = strconv.Itoa(periodic)
-		out[cfg.Device.Root+".ManagementServer.PeriodicInformEnable"] = "true"
+		out[cfg.RootName()+".ManagementServer.PeriodicInformInterval"] = strconv.Itoa(periodic)
+		out[cfg.RootName()+".ManagementServer.PeriodicInformEnable"] = "true"
 	}
 	return out, skipped, nil
 }

@@ -85,8 +85,8 @@ type tableEntry struct {
 
 // NewTable builds the table (empty until Load).
 func NewTable(cfg TableConfig) (*Table, error) {
-	if cfg.Root != "InternetGatewayDevice" {
-		return nil, fmt.Errorf("assoc: the ManageableDevice table needs the InternetGatewayDevice root, not %q", cfg.Root)
+	if cfg.Root != "InternetGatewayDevice" && cfg.Root != "Device" {
+		return nil, fmt.Errorf("assoc: the ManageableDevice table is under InternetGatewayDevice (TR-098) or Device (TR-181 Device:2), not %q", cfg.Root)
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}

@@ -23,12 +23,14 @@ func (c *Agent) CPE(log *slog.Logger, ring *logring.Ring) cpe.Config {
 	factory := c.Factory()
 	if c.Device.SoftwareVersion == "" {
 		if sv := (sysinfo.Host{}).OSRelease("VERSION_ID"); sv != "" {
-			factory[c.Device.Root+".DeviceInfo.SoftwareVersion"] = sv
+			factory[c.RootName()+".DeviceInfo.SoftwareVersion"] = sv
 		}
 	}
 	d := &c.DHCP
+	s, _ := c.Schema() // checked by Load
 	return cpe.Config{
-		Root:     c.Device.Root,
+		Schema:   s,
+		Root:     c.RootName(),
 		StateDir: c.StateDir,
 		Factory:  factory,
 		Agent: cwmp.Config{

@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/schemas"
+
 	"github.com/cwmp-agent/cwmp-agent/cmd/internal/cli"
 	"github.com/cwmp-agent/cwmp-agent/cmd/internal/confkit"
 	"github.com/cwmp-agent/cwmp-agent/datamodel/backend"
@@ -40,16 +43,18 @@ type Agent struct {
 		RetryMultiplier    int           `yaml:"retry_interval_multiplier" help:"CWMPRetryIntervalMultiplier (1/1000) of the back-off"`
 	} `yaml:"acs"`
 	Device struct {
-		Root            string `yaml:"root" help:"data model root: Device (Device:1.1) or InternetGatewayDevice (InternetGatewayDevice:1.2)"`
-		Manufacturer    string `yaml:"manufacturer" help:"DeviceInfo.Manufacturer"`
-		OUI             string `yaml:"oui" help:"DeviceInfo.ManufacturerOUI: six upper-case hex digits"`
-		ProductClass    string `yaml:"product_class" help:"DeviceInfo.ProductClass"`
-		SerialNumber    string `yaml:"serial_number" help:"DeviceInfo.SerialNumber"`
-		ModelName       string `yaml:"model_name" help:"DeviceInfo.ModelName"`
-		Description     string `yaml:"description" help:"DeviceInfo.Description"`
-		SoftwareVersion string `yaml:"software_version" help:"DeviceInfo.SoftwareVersion (default: VERSION_ID of /etc/os-release)"`
-		HardwareVersion string `yaml:"hardware_version" help:"DeviceInfo.HardwareVersion"`
-		SystemValues    bool   `yaml:"system_values" help:"bind LAN/WAN addresses and counters to the interface that reaches the ACS"`
+		DataModel       string   `yaml:"data_model" help:"data model served: Device:1.1, InternetGatewayDevice:1.2 or Device:2.19 (TR-181; Device:2 says the same); empty: from device.root"`
+		DataModelFiles  []string `yaml:"data_model_files" help:"vendors' data-model XML files (BBF format) whose objects and parameters are added to the model"`
+		Root            string   `yaml:"root" help:"data model root, as before data_model: Device (Device:1.1) or InternetGatewayDevice (InternetGatewayDevice:1.2); empty: the data model's"`
+		Manufacturer    string   `yaml:"manufacturer" help:"DeviceInfo.Manufacturer"`
+		OUI             string   `yaml:"oui" help:"DeviceInfo.ManufacturerOUI: six upper-case hex digits"`
+		ProductClass    string   `yaml:"product_class" help:"DeviceInfo.ProductClass"`
+		SerialNumber    string   `yaml:"serial_number" help:"DeviceInfo.SerialNumber"`
+		ModelName       string   `yaml:"model_name" help:"DeviceInfo.ModelName"`
+		Description     string   `yaml:"description" help:"DeviceInfo.Description"`
+		SoftwareVersion string   `yaml:"software_version" help:"DeviceInfo.SoftwareVersion (default: VERSION_ID of /etc/os-release)"`
+		HardwareVersion string   `yaml:"hardware_version" help:"DeviceInfo.HardwareVersion"`
+		SystemValues    bool     `yaml:"system_values" help:"bind LAN/WAN addresses and counters to the interface that reaches the ACS"`
 	} `yaml:"device"`
 	StateDir          string `yaml:"state_dir" help:"where the tree, events, transfers and notifications persist"`
 	ConnectionRequest struct {
@@ -106,6 +111,8 @@ type Agent struct {
 
 	// Mapping holds the mounts of MappingFile (read during validation).
 	Mapping []backend.Entry `yaml:"-"`
+	// schema is the data model served (set during validation).
+	schema *datamodel.Schema
 	// File is the configuration file read, if any.
 	File string `yaml:"-"`
 }
@@ -114,7 +121,7 @@ type Agent struct {
 func Defaults() *Agent {
 	c := &Agent{}
 	c.ACS.Version, c.ACS.ResponseTimeout, c.ACS.RetryMinWait, c.ACS.RetryMultiplier = "1.4", 30*time.Second, 5*time.Second, 2000
-	c.Device.Root, c.Device.Manufacturer, c.Device.SystemValues = "Device", "cwmp-agent", true
+	c.Device.Manufacturer, c.Device.SystemValues = "cwmp-agent", true
 	c.StateDir = "/var/lib/cwmp-agent"
 	c.ConnectionRequest.Listen, c.ConnectionRequest.MaxConns, c.ConnectionRequest.MaxConnsPerSource = ":7547", 64, 8
 	c.UDP.Listen, c.UDP.PersistTimestamp, c.UDP.MaxAhead = ":7547", true, time.Hour
@@ -136,7 +143,7 @@ func Keys() []confkit.Key { return confkit.Keys(Defaults()) }
 // FlagKeys are the flags of the commands that read the configuration, by
 // name, with the key each sets.
 var FlagKeys = map[string]string{
-	"acs-url": "acs.url", "state-dir": "state_dir", "root": "device.root", "serial": "device.serial_number",
+	"acs-url": "acs.url", "state-dir": "state_dir", "root": "device.root", "data-model": "device.data_model", "serial": "device.serial_number",
 	"oui": "device.oui", "socket": "control.socket", "log-level": "log.level", "log-format": "log.format",
 	"cr-listen": "connection_request.listen",
 }
@@ -238,7 +245,7 @@ func SocketPath(file, socket string) (string, error) {
 // Factory returns the factory values of the tree: the device and ACS keys
 // mapped onto their parameters, then `parameters`, which wins.
 func (c *Agent) Factory() map[string]string {
-	r := c.Device.Root
+	r := c.RootName()
 	ms, di := r+".ManagementServer.", r+".DeviceInfo."
 	f := map[string]string{
 		ms + "URL":                       c.ACS.URL,
@@ -261,6 +268,49 @@ func (c *Agent) Factory() map[string]string {
 		f[k] = v
 	}
 	return f
+}
+
+// RootName is the root object of the data model served.
+func (c *Agent) RootName() string {
+	if c.schema != nil {
+		return c.schema.RootName()
+	}
+	if c.Device.Root != "" {
+		return c.Device.Root
+	}
+	return "Device"
+}
+
+// Schema is the data model served: device.data_model (or device.root)
+// with device.data_model_files. Load has checked it.
+func (c *Agent) Schema() (*datamodel.Schema, error) {
+	if c.schema != nil {
+		return c.schema, nil
+	}
+	model := c.Device.DataModel
+	if model == "" {
+		switch c.Device.Root {
+		case "", schemas.RootDevice:
+			model = schemas.Device11
+		case schemas.RootIGD:
+			model = schemas.IGD12
+		default:
+			return nil, bad("device.root", "%q: must be Device or InternetGatewayDevice", c.Device.Root)
+		}
+	}
+	s, err := schemas.Extend(model, c.Device.DataModelFiles)
+	if err != nil {
+		key := "device.data_model"
+		if _, merr := schemas.Model(model); merr == nil {
+			key = "device.data_model_files"
+		}
+		return nil, &Error{Key: key, Err: err}
+	}
+	if c.Device.Root != "" && c.Device.Root != s.RootName() {
+		return nil, bad("device.root", "%q does not match device.data_model %s, whose root is %s", c.Device.Root, s.Model, s.RootName())
+	}
+	c.schema = s
+	return s, nil
 }
 
 // bad is a problem of a key.

@@ -39,7 +39,7 @@ func TestConfigLoads(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "http://127.0.0.1:7547/acs", cfg.ACS.URL)
 	assert.Equal(t, "SN-FLAG", cfg.Device.SerialNumber, "flags win over the file")
-	assert.Equal(t, "Device", cfg.Device.Root)
+	assert.Equal(t, "Device", cfg.RootName())
 	assert.Equal(t, map[string]string{"Device.ManagementServer.PeriodicInformInterval": "120", "Device.DeviceInfo.ProvisioningCode": "ABCD.EFGH"}, cfg.Parameters,
 		"parameter paths are not split on their dots")
 	f := cfg.Factory()

@@ -10,7 +10,6 @@ import (
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/datamodel/backend"
-	"github.com/cwmp-agent/cwmp-agent/schemas"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 
@@ -68,8 +67,8 @@ func (c *Agent) validateACS() []error {
 func (c *Agent) validateDevice() []error {
 	var errs []error
 	d := &c.Device
-	if _, err := schemas.For(d.Root); err != nil || d.Root == "" {
-		errs = append(errs, bad("device.root", "%q: must be Device or InternetGatewayDevice", d.Root))
+	if _, err := c.Schema(); err != nil {
+		errs = append(errs, err)
 	}
 	if !OUIPattern.MatchString(d.OUI) {
 		errs = append(errs, bad("device.oui", "%q: must be six upper-case hex digits (e.g. 00D09E)", d.OUI))
@@ -129,8 +128,8 @@ func (c *Agent) validateDHCP() []error {
 	switch cl.Mode {
 	case "":
 	case "lease", "inform":
-		if c.Device.Root != "Device" {
-			errs = append(errs, bad("dhcp.client.mode", "the device side records GatewayInfo, which exists under the Device root only"))
+		if s, err := c.Schema(); err == nil && s.Object(s.RootName()+".GatewayInfo.") == nil {
+			errs = append(errs, bad("dhcp.client.mode", "the device side records GatewayInfo, which %s does not have (Device:1.1 and Device:2 do)", s.Model))
 		}
 		if cl.Interface == "" {
 			errs = append(errs, bad("dhcp.client.interface", "required with dhcp.client.mode"))
@@ -142,8 +141,8 @@ func (c *Agent) validateDHCP() []error {
 		errs = append(errs, bad("dhcp.client.inform_interval", "must be at least 1s"))
 	}
 	if sv.Interface != "" {
-		if c.Device.Root != "InternetGatewayDevice" {
-			errs = append(errs, bad("dhcp.server.interface", "the gateway side fills the ManageableDevice table, which exists under the InternetGatewayDevice root only"))
+		if s, err := c.Schema(); err == nil && s.Object(s.RootName()+".ManagementServer.ManageableDevice.{i}.") == nil {
+			errs = append(errs, bad("dhcp.server.interface", "the gateway side fills the ManageableDevice table, which %s does not have (InternetGatewayDevice and Device:2 do)", s.Model))
 		}
 		if sv.PoolStart == nil {
 			errs = append(errs, bad("dhcp.server.pool_start", "required with dhcp.server.interface"))
@@ -170,9 +169,9 @@ func (c *Agent) validateMapping() []error {
 	if c.MappingFile == "" {
 		return nil
 	}
-	s, err := schemas.For(c.Device.Root)
+	s, err := c.Schema()
 	if err != nil {
-		return nil // device.root is reported
+		return nil // reported with the device section
 	}
 	fh, err := os.Open(c.MappingFile)
 	if err != nil {
@@ -203,7 +202,7 @@ func (c *Agent) validateMapping() []error {
 // validateFactory builds a tree of the factory values: it names the path
 // of any that does not fit the data model.
 func (c *Agent) validateFactory() []error {
-	s, _ := schemas.For(c.Device.Root)
+	s, _ := c.Schema()
 	if _, err := datamodel.New(s, datamodel.Options{Factory: c.Factory()}); err != nil {
 		var pe *datamodel.PathError
 		if errors.As(err, &pe) {
