@@ -40,7 +40,7 @@ func (c *CPE) bind() {
 		}
 	}
 	t.Bind(root+".DeviceInfo.UpTime", devUptime)
-	t.Bind(root+".DeviceInfo.DeviceLog", func(string) (string, error) {
+	t.Bind(root+".DeviceInfo.DeviceLog", func(string) (string, error) { // Device:1 and IGD only
 		if c.cfg.Log == nil {
 			return "", nil
 		}
@@ -61,8 +61,10 @@ func (c *CPE) bind() {
 	counter := func(name string) func(string) (string, error) {
 		return func(string) (string, error) { return n.counter(name), nil }
 	}
-	switch root {
-	case "Device":
+	switch {
+	case c.isDevice2():
+		c.bindDevice2(n)
+	case root == "Device":
 		lan := "Device.LAN."
 		t.Bind(lan+"IPAddress", func(string) (string, error) { return n.get().ip, nil })
 		t.Bind(lan+"SubnetMask", func(string) (string, error) { return n.get().mask, nil })
@@ -74,7 +76,7 @@ func (c *CPE) bind() {
 		t.Bind(lan+"Stats.TotalBytesReceived", counter("rx_bytes"))
 		t.Bind(lan+"Stats.TotalPacketsSent", counter("tx_packets"))
 		t.Bind(lan+"Stats.TotalPacketsReceived", counter("rx_packets"))
-	case "InternetGatewayDevice":
+	case root == "InternetGatewayDevice":
 		// The WAN side of a virtual gateway is the interface that reaches
 		// the ACS; only the first connection is bound to it.
 		first := func(f func() string) func(string) (string, error) {

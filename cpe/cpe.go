@@ -169,7 +169,38 @@ func Build(cfg Config) (*CPE, error) {
 			cfg.Logger.Info("removed the temporary files of interrupted writes", "count", n, "state_dir", cfg.StateDir)
 		}
 	}
-	tree, err := datamodel.New(s, datamodel.Options{StateDir: cfg.StateDir, Factory: cfg.Factory, FactoryOverlay: cfg.FactoryOverlay, Logger: cfg.Logger})
+	overlay := cfg.FactoryOverlay
+	if strings.HasPrefix(s.Model, "Device:2") {
+		// A real Device:2 CPE has its interface and log from the start;
+		// the built-in DHCP server's pool is Pool.1.
+		extra := dhcpv4PoolFactory(cfg.DHCP)
+		if cfg.Host != nil {
+			for k, v := range device2Factory() {
+				if extra == nil {
+					extra = map[string]string{}
+				}
+				extra[k] = v
+			}
+		}
+		if len(extra) > 0 {
+			m := map[string]string{}
+			for k, v := range extra {
+				if s.Param(datamodel.SchemaPath(k)) != nil {
+					m[k] = v
+				}
+			}
+			for k, v := range cfg.Factory {
+				if _, ok := m[k]; ok {
+					m[k] = v // the configuration's own values win
+				}
+			}
+			for k, v := range overlay {
+				m[k] = v
+			}
+			overlay = m
+		}
+	}
+	tree, err := datamodel.New(s, datamodel.Options{StateDir: cfg.StateDir, Factory: cfg.Factory, FactoryOverlay: overlay, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}
@@ -453,7 +484,7 @@ func (c *CPE) Run(ctx context.Context) error {
 	if c.DHCPClient != nil {
 		run(c.DHCPClient.Run)
 	}
-	if c.hostsTable() != "" && c.cfg.Host != nil {
+	if c.cfg.Host != nil && (c.hostsTable() != "" || c.isDevice2()) {
 		run(c.runHosts)
 	}
 	wg.Wait()

@@ -29,6 +29,12 @@ const ms = "Device.ManagementServer."
 
 func stunCPE(t *testing.T, acs *cwmptest.ACS, extra map[string]string) *CPE {
 	t.Helper()
+	return stunCPEModel(t, acs, "Device:1.1", extra)
+}
+
+// stunCPEModel is stunCPE serving a data model of a Device root.
+func stunCPEModel(t *testing.T, acs *cwmptest.ACS, model string, extra map[string]string) *CPE {
+	t.Helper()
 	factory := map[string]string{
 		ms + "URL":                          acs.URL,
 		"Device.DeviceInfo.ManufacturerOUI": "00D09E",
@@ -40,7 +46,7 @@ func stunCPE(t *testing.T, acs *cwmptest.ACS, extra map[string]string) *CPE {
 	for k, v := range extra {
 		factory[k] = v
 	}
-	c, err := Build(Config{Root: "Device", StateDir: t.TempDir(), Factory: factory, UDPListen: "127.0.0.1:0",
+	c, err := Build(Config{DataModel: model, StateDir: t.TempDir(), Factory: factory, UDPListen: "127.0.0.1:0",
 		ConnReqListen: "127.0.0.1:0", Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond},
 		STUN: tr111.ClientConfig{RTO: 20 * time.Millisecond, AddressPoll: 50 * time.Millisecond}})
 	require.NoError(t, err)
@@ -114,12 +120,18 @@ func TestOneTransactionOneSTUNRestart(t *testing.T) {
 // session, before the SetParameterAttributes, it was never reported and
 // GenieACS kept the private address.
 func TestSTUNEnabledByACSIsNotified(t *testing.T) {
+	for _, model := range []string{"Device:1.1", "Device:2.19"} {
+		t.Run(model, func(t *testing.T) { stunEnabledByACSIsNotified(t, model) })
+	}
+}
+
+func stunEnabledByACSIsNotified(t *testing.T, model string) {
 	acs, err := cwmptest.New()
 	require.NoError(t, err)
 	defer acs.Close()
 	srv := tr111test.NewServer(t, nil)
 	nat := tr111test.NewRelay(t, srv.Addr())
-	c := stunCPE(t, acs, nil)
+	c := stunCPEModel(t, acs, model, nil)
 	id := "00D09E-STUN1"
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -30,6 +30,8 @@ const hostsInterval = 30 * time.Second
 func (c *CPE) runHosts(ctx context.Context) error {
 	for {
 		c.SyncHosts()
+		c.syncIPv6()
+		c.syncDHCPv4Clients()
 		select {
 		case <-ctx.Done():
 			return nil
@@ -50,6 +52,7 @@ func (c *CPE) SyncHosts() {
 	if hostsTable == "" {
 		return
 	}
+	device2 := c.isDevice2()
 	ns, err := c.cfg.Host.Neighbours()
 	if err != nil {
 		return
@@ -84,21 +87,30 @@ func (c *CPE) SyncHosts() {
 			continue
 		}
 		seen[n.MAC] = true
-		vals := map[string]string{"IPAddress": n.IP, "MACAddress": n.MAC, "Active": "true", "InterfaceType": "Ethernet",
-			"AddressSource": "Static", "LeaseTimeRemaining": "0"}
-		if n.Wireless {
-			vals["InterfaceType"] = "802.11"
-		}
-		if end, ok := leases[n.MAC]; ok {
-			vals["AddressSource"] = "DHCP"
-			vals["LeaseTimeRemaining"] = strconv.Itoa(max(0, int(time.Until(end).Seconds())))
-		} else if ip := net.ParseIP(n.IP); ip != nil && ip.IsLinkLocalUnicast() {
-			vals["AddressSource"] = "AutoIP"
+		var vals map[string]string
+		if device2 {
+			// TR-181: PhysAddress; InterfaceType names Wi-Fi so.
+			vals = map[string]string{"IPAddress": n.IP, "PhysAddress": n.MAC, "Active": "true", "InterfaceType": "Ethernet"}
+			if n.Wireless {
+				vals["InterfaceType"] = "Wi-Fi"
+			}
+		} else {
+			vals = map[string]string{"IPAddress": n.IP, "MACAddress": n.MAC, "Active": "true", "InterfaceType": "Ethernet",
+				"AddressSource": "Static", "LeaseTimeRemaining": "0"}
+			if n.Wireless {
+				vals["InterfaceType"] = "802.11"
+			}
+			if end, ok := leases[n.MAC]; ok {
+				vals["AddressSource"] = "DHCP"
+				vals["LeaseTimeRemaining"] = strconv.Itoa(max(0, int(time.Until(end).Seconds())))
+			} else if ip := net.ParseIP(n.IP); ip != nil && ip.IsLinkLocalUnicast() {
+				vals["AddressSource"] = "AutoIP"
+			}
 		}
 		inst, ok := c.hosts[n.MAC]
 		if ok {
 			// A factory reset empties the table behind our back.
-			if _, err := c.Tree.Get(hostsTable + strconv.FormatUint(uint64(inst), 10) + ".IPAddress"); err != nil {
+			if _, err := c.Tree.Get(hostsTable + strconv.FormatUint(uint64(inst), 10) + ".Active"); err != nil {
 				delete(c.hosts, n.MAC)
 				ok = false
 			}

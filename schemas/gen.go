@@ -28,7 +28,6 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/datamodel/bbf"
 )
 
-//go:generate go run gen.go
 
 // model is one schema to write.
 type model struct {

@@ -6,6 +6,8 @@
 // are embedded in the binary and parsed once, on first use.
 package schemas
 
+//go:generate go run gen.go
+
 import (
 	"bytes"
 	_ "embed"

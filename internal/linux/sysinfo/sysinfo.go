@@ -209,3 +209,35 @@ func ParseARP(r io.Reader) ([]Neighbour, error) {
 	}
 	return out, sc.Err()
 }
+
+// OperState reads /sys/class/net/<if>/operstate (up, down, dormant,
+// unknown...); "" when it cannot.
+func (h Host) OperState(ifname string) string {
+	if ifname == "" || ifname == "." || ifname == ".." || strings.Contains(ifname, "/") {
+		return ""
+	}
+	b, err := os.ReadFile(h.path(filepath.Join("/sys/class/net", ifname, "operstate")))
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// IPv6Addresses lists an interface's global and unique-local IPv6
+// addresses (not link-local ones, which TR-181 leaves out unless asked).
+func IPv6Addresses(ifname string) []string {
+	ifc, err := net.InterfaceByName(ifname)
+	if err != nil {
+		return nil
+	}
+	addrs, _ := ifc.Addrs()
+	var out []string
+	for _, a := range addrs {
+		n, ok := a.(*net.IPNet)
+		if !ok || n.IP.To4() != nil || n.IP.IsLinkLocalUnicast() || n.IP.IsLoopback() {
+			continue
+		}
+		out = append(out, n.IP.String())
+	}
+	return out
+}
