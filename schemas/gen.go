@@ -28,7 +28,6 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/datamodel/bbf"
 )
 
-
 // model is one schema to write.
 type model struct {
 	out     string // file written
