@@ -142,7 +142,7 @@ func Extend(model string, files []string) (*datamodel.Schema, error) {
 	exists := func(path string) bool { return base.Object(path) != nil }
 	var exts []io.Reader
 	for _, f := range files {
-		l := &bbf.Loader{Dirs: []string{filepath.Dir(f)}, Exists: exists}
+		l := &bbf.Loader{Dirs: []string{filepath.Dir(f)}, Exists: exists, Types: tr106Types}
 		m, err := l.Model(f, "")
 		if err != nil {
 			return nil, fmt.Errorf("schemas: %w", err)

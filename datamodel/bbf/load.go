@@ -31,14 +31,21 @@ type Loader struct {
 	// A flattened earlier version of the model is the fallback.
 	Fallback *Model
 
+	// Types are named data types known without their file: TR-106's, for
+	// vendors' files read on a device that has no BBF files. A data type
+	// neither defined, imported nor found among TR-106's file is looked up
+	// here.
+	Types map[string]Syntax
+
 	// Missing holds the imported files that were not found (Lenient).
 	Missing map[string]bool
 	// Unresolved holds the names (kind:name) that could not be resolved
 	// because their file is missing (Lenient).
 	Unresolved map[string]bool
 
-	docs   map[string]*doc   // by file path
-	models map[string]*Model // resolved, by file path and name
+	docs      map[string]*doc   // by file path
+	models    map[string]*Model // resolved, by file path and name
+	resolving map[string]bool   // models being resolved (a base cycle)
 }
 
 type doc struct {

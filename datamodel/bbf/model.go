@@ -252,3 +252,28 @@ func parentPath(path string) string {
 	}
 	return p[:i+1]
 }
+
+// NamedTypes resolves every named data type a file defines (TR-106's
+// tr-106-types.xml) into its syntax, for Loader.Types.
+func (l *Loader) NamedTypes(file string) (map[string]Syntax, error) {
+	path := file
+	if p, ok := l.find(file); ok {
+		path = p
+	}
+	d, err := l.load(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]Syntax{}
+	for name, n := range d.types {
+		if strings.HasPrefix(name, "_") {
+			continue
+		}
+		var s Syntax
+		if err := l.dataType(d, n, name, &s, 0); err != nil {
+			return nil, err
+		}
+		out[name] = s
+	}
+	return out, nil
+}

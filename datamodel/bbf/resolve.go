@@ -78,6 +78,14 @@ func (l *Loader) resolveModel(d *doc, n *node) (*Model, error) {
 	if m := l.models[key]; m != nil {
 		return m, nil
 	}
+	if l.resolving[key] {
+		return nil, l.errAt(d, n, "model %q is built on itself", n.attr("name"))
+	}
+	if l.resolving == nil {
+		l.resolving = map[string]bool{}
+	}
+	l.resolving[key] = true
+	defer delete(l.resolving, key)
 	name := n.attr("name")
 	var m *Model
 	if base := n.attr("base"); base != "" {
@@ -108,11 +116,17 @@ func (l *Loader) resolveModel(d *doc, n *node) (*Model, error) {
 }
 
 // scope is where items are: the prefix of object names, and the object
-// parameters go to (nil at model level).
+// parameters go to (nil at model level); depth counts the components
+// expanded to get there.
 type scope struct {
-	path string
-	obj  *Object
+	path  string
+	obj   *Object
+	depth int
 }
+
+// maxComponentDepth bounds components within components (TR-181 nests a
+// few); a component that includes itself stops there.
+const maxComponentDepth = 32
 
 // items applies the children of a model, component or object.
 func (l *Loader) items(d *doc, m *Model, nodes []*node, sc scope) error {
@@ -152,7 +166,10 @@ func (l *Loader) component(d *doc, m *Model, n *node, sc scope) error {
 	}
 	// Parameters a component holds at its top go to the object its path
 	// names (or the object the reference is in).
-	sub := scope{path: sc.path + n.attr("path"), obj: sc.obj}
+	if sc.depth >= maxComponentDepth {
+		return l.errAt(d, n, "components nested deeper than %d (does %q include itself?)", maxComponentDepth, ref)
+	}
+	sub := scope{path: sc.path + n.attr("path"), obj: sc.obj, depth: sc.depth + 1}
 	if sc.obj != nil {
 		sub.path = sc.obj.Path + n.attr("path")
 	}
@@ -219,7 +236,7 @@ func (l *Loader) object(d *doc, m *Model, n *node, sc scope) error {
 	if v := n.attr("status"); v != "" {
 		o.Status = v
 	}
-	return l.items(d, m, n.children, scope{path: path, obj: o})
+	return l.items(d, m, n.children, scope{path: path, obj: o, depth: sc.depth})
 }
 
 func (l *Loader) parameter(d *doc, m *Model, n *node, sc scope) error {
@@ -362,6 +379,14 @@ func (l *Loader) dataType(d *doc, at *node, name string, s *Syntax, depth int) e
 	}
 	td, tn, err := l.lookup(d, "dataType", name)
 	if err != nil {
+		if bt, ok := l.Types[name]; ok {
+			bt.Default, bt.Hidden, bt.Command = s.Default, s.Hidden, s.Command
+			if s.List != nil {
+				bt.List = s.List
+			}
+			*s = bt
+			return nil
+		}
 		return l.errAt(d, at, "%v", err)
 	}
 	if base := tn.attr("base"); base != "" {

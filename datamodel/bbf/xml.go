@@ -53,9 +53,13 @@ func parseXML(r io.Reader) (*node, error) {
 	if len(data) > maxFileSize {
 		return nil, fmt.Errorf("larger than %d MiB", maxFileSize>>20)
 	}
+	ents, err := entities(data)
+	if err != nil {
+		return nil, err
+	}
 	d := xml.NewDecoder(bytes.NewReader(data))
 	d.Strict = true
-	d.Entity = map[string]string{}
+	d.Entity = ents
 	var stack []*node
 	var root *node
 	count := 0
@@ -69,10 +73,6 @@ func parseXML(r io.Reader) (*node, error) {
 			return nil, err
 		}
 		switch t := tok.(type) {
-		case xml.Directive:
-			for _, m := range entityRE.FindAllSubmatch(t, -1) {
-				d.Entity[string(m[1])] = expandEntities(string(m[2]), d.Entity)
-			}
 		case xml.StartElement:
 			count++
 			if count > maxElements {
@@ -117,20 +117,48 @@ func parseXML(r io.Reader) (*node, error) {
 	return root, nil
 }
 
-// expandEntities replaces references to entities declared earlier.
-func expandEntities(s string, ents map[string]string) string {
-	for i := 0; i < 8 && strings.Contains(s, "&"); i++ {
-		changed := false
-		for k, v := range ents {
-			ref := "&" + k + ";"
-			if strings.Contains(s, ref) {
-				s = strings.ReplaceAll(s, ref, v)
-				changed = true
+// Entity limits: the BBF files declare a few short regular-expression
+// fragments; anything bigger is an attack (entities that expand into
+// entities, "billion laughs").
+const (
+	maxEntities     = 64
+	maxEntityLen    = 1024
+	maxEntityGrowth = maxFileSize
+)
+
+// entities reads the ENTITY declarations of the internal DTD subset, with
+// the entities declared before each expanded in it, and checks that their
+// uses do not make the document grow beyond a bound.
+func entities(data []byte) (map[string]string, error) {
+	head := data
+	if i := bytes.Index(head, []byte("]>")); i >= 0 {
+		head = head[:i]
+	} else {
+		return map[string]string{}, nil
+	}
+	ents := map[string]string{}
+	for _, m := range entityRE.FindAllSubmatch(head, -1) {
+		if len(ents) >= maxEntities {
+			return nil, fmt.Errorf("more than %d entities", maxEntities)
+		}
+		v := string(m[2])
+		for k, ev := range ents {
+			v = strings.ReplaceAll(v, "&"+k+";", ev)
+			if len(v) > maxEntityLen {
+				break
 			}
 		}
-		if !changed {
-			break
+		if len(v) > maxEntityLen {
+			return nil, fmt.Errorf("entity %s longer than %d bytes", m[1], maxEntityLen)
+		}
+		ents[string(m[1])] = v
+	}
+	growth := 0
+	for k, v := range ents {
+		growth += bytes.Count(data, []byte("&"+k+";")) * len(v)
+		if growth > maxEntityGrowth {
+			return nil, fmt.Errorf("entities expand the document beyond %d MiB", maxEntityGrowth>>20)
 		}
 	}
-	return s
+	return ents, nil
 }
