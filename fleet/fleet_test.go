@@ -138,10 +138,12 @@ Device.DeviceInfo.Description =
 `
 	tp, err := ParseTemplate(strings.NewReader(in), schemas.Device())
 	require.NoError(t, err)
+	assert.Equal(t, "dump", tp.Format)
 	assert.Equal(t, map[string]string{"Device.DeviceInfo.ModelName": "STB-9000", "Device.LAN.DHCPOption.2.Tag": "60",
-		"Device.LAN.DHCPOption.2.Value": "dGVzdA==", "Device.DeviceInfo.Description": ""}, tp.Values)
-	assert.Equal(t, map[string]int{"computed by the agent": 1, "derived (NumberOfEntries)": 1, "not in the data model": 1,
-		"value refused by its type": 1}, tp.Skipped)
+		"Device.LAN.DHCPOption.2.Value": "dGVzdA==", "Device.DeviceInfo.Description": "", "Device.X_VENDOR_Thing": "1",
+		"Device.DeviceInfo.UpTime": "12345"}, tp.Values)
+	assert.Equal(t, map[string]int{"derived (NumberOfEntries)": 1, "value refused by its type": 1}, tp.Skipped)
+	assert.Equal(t, []string{"Device.X_VENDOR_Thing"}, tp.Own(), "a vendor's parameter is the device's own")
 
 	for _, bad := range []string{"Device.DeviceInfo.ModelName", "{\"name\": 3}", "Device. = x"} {
 		_, err := ParseTemplate(strings.NewReader(bad), schemas.Device())

@@ -133,6 +133,24 @@ func Extend(model string, files []string) (*datamodel.Schema, error) {
 	if len(files) == 0 {
 		return base, nil
 	}
+	text, exts, err := texts(base, files)
+	if err != nil {
+		return nil, err
+	}
+	readers := make([]io.Reader, len(exts))
+	for i, e := range exts {
+		readers[i] = bytes.NewReader(e)
+	}
+	s, err := datamodel.ParseSchemaExtended(bytes.NewReader(text), readers...)
+	if err != nil {
+		return nil, fmt.Errorf("schemas: %w", err)
+	}
+	return s, nil
+}
+
+// texts returns a model's schema text and its vendors' files written as
+// extensions of it.
+func texts(base *datamodel.Schema, files []string) ([]byte, [][]byte, error) {
 	var text []byte
 	for _, e := range models {
 		if e.s == base {
@@ -140,22 +158,18 @@ func Extend(model string, files []string) (*datamodel.Schema, error) {
 		}
 	}
 	exists := func(path string) bool { return base.Object(path) != nil }
-	var exts []io.Reader
+	var exts [][]byte
 	for _, f := range files {
 		l := &bbf.Loader{Dirs: []string{filepath.Dir(f)}, Exists: exists, Types: tr106Types}
 		m, err := l.Model(f, "")
 		if err != nil {
-			return nil, fmt.Errorf("schemas: %w", err)
+			return nil, nil, fmt.Errorf("schemas: %w", err)
 		}
 		var b bytes.Buffer
 		if _, err := m.Write(&b, bbf.WriteOptions{Positions: true}); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		exts = append(exts, &b)
+		exts = append(exts, b.Bytes())
 	}
-	s, err := datamodel.ParseSchemaExtended(bytes.NewReader(text), exts...)
-	if err != nil {
-		return nil, fmt.Errorf("schemas: %w", err)
-	}
-	return s, nil
+	return text, exts, nil
 }

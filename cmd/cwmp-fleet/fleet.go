@@ -64,12 +64,30 @@ func cmdFleet(args []string) error {
 	base := cfg.CPE(logs.Logger(), logs.Ring)
 	base.Agent.UserAgent = "cwmp-fleet/" + version
 	base.Host = nil // virtual CPEs have no interface of their own
-	factory, skipped, err := fleetFactory(cfg, *template, *periodic)
+	factory, tp, err := fleetFactory(cfg, *template, *periodic)
 	if err != nil {
 		return err
 	}
-	for why, n := range skipped {
-		fmt.Fprintf(fleetOut, "template: %d lines skipped: %s\n", n, why)
+	if tp != nil {
+		for why, n := range tp.Skipped {
+			fmt.Fprintf(fleetOut, "template: %d rows skipped: %s\n", n, why)
+		}
+		// Exactly the device's tree, with what the configuration sets.
+		also := make([]string, 0, len(factory))
+		for k := range factory {
+			also = append(also, k)
+		}
+		model := cfg.Device.DataModel
+		if model == "" {
+			s, _ := cfg.Schema()
+			model = s.Model
+		}
+		sch, err := tp.Schema(model, cfg.Device.DataModelFiles, also...)
+		if err != nil {
+			return fmt.Errorf("%s: %w", *template, err)
+		}
+		base.Schema = sch
+		fmt.Fprintf(fleetOut, "template: %s format, %d parameters (%d of the device's own)\n", tp.Format, len(sch.Params()), len(tp.Own()))
 	}
 	base.Factory = factory
 	if *count > 1000 {
@@ -163,14 +181,14 @@ func cmdFleet(args []string) error {
 // fleetFactory is what every CPE of the fleet shares: the template's
 // values, the configuration's ACS settings (ManagementServer.* from the
 // template yield to them), then `parameters`, which wins over both.
-func fleetFactory(cfg *config.Agent, template string, periodic int) (map[string]string, map[string]int, error) {
+func fleetFactory(cfg *config.Agent, template string, periodic int) (map[string]string, *fleet.Template, error) {
 	out := map[string]string{}
 	for k, v := range cfg.Factory() {
 		if _, explicit := cfg.Parameters[k]; v != "" || explicit {
 			out[k] = v
 		}
 	}
-	var skipped map[string]int
+	var tp *fleet.Template
 	if template != "" {
 		s, err := cfg.Schema()
 		if err != nil {
@@ -181,11 +199,10 @@ func fleetFactory(cfg *config.Agent, template string, periodic int) (map[string]
 			return nil, nil, err
 		}
 		defer fh.Close()
-		tp, err := fleet.ParseTemplate(fh, s)
+		tp, err = fleet.ParseTemplate(fh, s)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: %w", template, err)
 		}
-		skipped = tp.Skipped
 		ms := cfg.RootName() + ".ManagementServer."
 		for k, v := range tp.Values {
 			if strings.HasPrefix(k, ms) {
@@ -201,7 +218,7 @@ func fleetFactory(cfg *config.Agent, template string, periodic int) (map[string]
 		out[cfg.RootName()+".ManagementServer.PeriodicInformInterval"] = strconv.Itoa(periodic)
 		out[cfg.RootName()+".ManagementServer.PeriodicInformEnable"] = "true"
 	}
-	return out, skipped, nil
+	return out, tp, nil
 }
 
 func isTerminal(w io.Writer) bool {
