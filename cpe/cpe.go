@@ -53,6 +53,9 @@ type Config struct {
 	Factory map[string]string
 	// FactoryOverlay holds this CPE's own factory values on top of Factory.
 	FactoryOverlay map[string]string
+	// Shared holds what the trees of CPEs built from one Factory have in
+	// common (a fleet); nil: nothing shared.
+	Shared *datamodel.Shared
 	// Agent is the template of the agent's configuration; Tree, Notifier
 	// and ConnReq are filled in here.
 	Agent cwmp.Config
@@ -200,7 +203,8 @@ func Build(cfg Config) (*CPE, error) {
 			overlay = m
 		}
 	}
-	tree, err := datamodel.New(s, datamodel.Options{StateDir: cfg.StateDir, Factory: cfg.Factory, FactoryOverlay: overlay, Logger: cfg.Logger})
+	tree, err := datamodel.New(s, datamodel.Options{StateDir: cfg.StateDir, Factory: cfg.Factory, FactoryOverlay: overlay,
+		Shared: cfg.Shared, Logger: cfg.Logger})
 	if err != nil {
 		return nil, err
 	}

@@ -121,7 +121,7 @@ func (t *Tree) applyBackends(st []staged, origin Origin) (rollback func(), err e
 		}
 		old, gerr := b.Get(path)
 		if errors.Is(gerr, ErrNotServed) {
-			old, gerr = st[i].n.vals[st[i].p.idx].v, nil
+			old, gerr = st[i].n.vals[st[i].p.idx], nil
 		}
 		if gerr != nil {
 			rollback()

@@ -46,7 +46,10 @@ func (t *Tree) snapshot() *stateFile {
 	var visit func(n *node)
 	visit = func(n *node) {
 		for i, p := range n.def.Params {
-			s := &n.vals[i]
+			if n.meta == nil {
+				break // nothing written, attributes at their defaults
+			}
+			s := n.slot(i)
 			if s.set && !p.Volatile && !t.Mounted(n.path+p.Name) {
 				sf.Values[n.path+p.Name] = s.v
 			}
@@ -195,8 +198,7 @@ func (t *Tree) apply(sf *stateFile) {
 			t.log.Warn("state holds a value that breaks its type; factory value kept", "param", p, "err", err)
 			continue
 		}
-		s := &tg.n.vals[tg.p.idx]
-		s.v, s.set = cv, true
+		tg.n.write(tg.p.idx, cv)
 	}
 	for p, a := range sf.Attrs {
 		tg, err := t.lookup(p)
@@ -204,12 +206,11 @@ func (t *Tree) apply(sf *stateFile) {
 			t.log.Warn("state names attributes of an unknown parameter; skipped", "param", p)
 			continue
 		}
-		s := &tg.n.vals[tg.p.idx]
 		if a.Notification != nil && *a.Notification >= 0 && *a.Notification <= MaxNotification && tg.p.Notify != NotifyForced {
-			s.notif = int8(*a.Notification)
+			tg.n.setNotif(tg.p.idx, int8(*a.Notification))
 		}
 		if len(a.AccessList) > 0 {
-			s.acl = a.AccessList
+			tg.n.setACL(tg.p.idx, a.AccessList)
 		}
 	}
 }

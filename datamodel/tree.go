@@ -104,6 +104,8 @@ type Event struct {
 	Def    *ParamDef // for ValueSet and AttributesSet
 }
 
+// slot is one parameter's state as the tree's code reads and writes it;
+// a node stores it compactly (nodeMeta).
 type slot struct {
 	v     string
 	set   bool // written since factory: persisted unless volatile
@@ -111,14 +113,94 @@ type slot struct {
 	acl   []string
 }
 
+// node is an object instance. Its values are one string per parameter;
+// what little else a parameter may have (written since factory, a
+// Notification or AccessList attribute) is in meta, made on first use:
+// most objects of a fleet CPE never have any. With a Shared cache, vals
+// is the one slice every tree built alike holds, until a write copies it.
 type node struct {
 	def      *ObjectDef
 	path     string
 	inst     uint32
-	vals     []slot
+	gone     bool // deleted; handles to it are stale
+	shared   bool // vals belongs to the Shared cache: copy before writing
+	vals     []string
+	meta     *nodeMeta
 	children []*node  // single child objects, by def index; nil for tables
 	tables   []*table // tables, by def index; nil for single objects
-	gone     bool     // deleted; handles to it are stale
+}
+
+type nodeMeta struct {
+	set   []bool
+	notif []int8
+	acl   map[int][]string
+}
+
+func (n *node) slot(i int) slot {
+	s := slot{v: n.vals[i], notif: -1}
+	if m := n.meta; m != nil {
+		s.set, s.notif, s.acl = m.set[i], m.notif[i], m.acl[i]
+	}
+	return s
+}
+
+// own makes vals the node's own before a write.
+func (n *node) own() {
+	if n.shared {
+		n.vals = append([]string(nil), n.vals...)
+		n.shared = false
+	}
+}
+
+func (n *node) ensureMeta() *nodeMeta {
+	if n.meta == nil {
+		m := &nodeMeta{set: make([]bool, len(n.vals)), notif: make([]int8, len(n.vals))}
+		for i := range m.notif {
+			m.notif[i] = -1
+		}
+		n.meta = m
+	}
+	return n.meta
+}
+
+// put stores a whole slot (an undo).
+func (n *node) put(i int, s slot) {
+	n.own()
+	n.vals[i] = s.v
+	if n.meta == nil && !s.set && s.notif == -1 && s.acl == nil {
+		return
+	}
+	m := n.ensureMeta()
+	m.set[i], m.notif[i] = s.set, s.notif
+	n.setACL(i, s.acl)
+}
+
+// write sets a value written since factory.
+func (n *node) write(i int, v string) {
+	n.own()
+	n.vals[i] = v
+	n.ensureMeta().set[i] = true
+}
+
+func (n *node) setNotif(i int, v int8) {
+	if n.meta == nil && v == -1 {
+		return
+	}
+	n.ensureMeta().notif[i] = v
+}
+
+func (n *node) setACL(i int, acl []string) {
+	if acl == nil {
+		if n.meta != nil && n.meta.acl != nil {
+			delete(n.meta.acl, i)
+		}
+		return
+	}
+	m := n.ensureMeta()
+	if m.acl == nil {
+		m.acl = map[int][]string{}
+	}
+	m.acl[i] = acl
 }
 
 type table struct {
@@ -141,6 +223,10 @@ type Options struct {
 	// FactoryOverlay holds this tree's own factory values on top of
 	// Factory (a fleet CPE's serial number and credentials).
 	FactoryOverlay map[string]string
+	// Shared, when set, is a cache the trees of one schema and Factory
+	// share (a fleet's CPEs): the factory values of each object are held
+	// once, and a tree copies an object's values when it first writes one.
+	Shared *Shared
 	// Logger receives warnings about state files; nil discards.
 	Logger *slog.Logger
 }
@@ -150,6 +236,7 @@ type Tree struct {
 	schema  *Schema
 	factory map[string]string // shared; never written
 	overlay map[string]string
+	shared  *Shared
 	log     *slog.Logger
 	store   string
 
@@ -176,6 +263,7 @@ func New(s *Schema, opts Options) (*Tree, error) {
 		schema:     s,
 		factory:    opts.Factory,
 		overlay:    opts.FactoryOverlay,
+		shared:     opts.Shared,
 		log:        opts.Logger,
 		getters:    map[*ParamDef]Getter{},
 		validators: map[*ParamDef][]Validator{},
@@ -199,7 +287,72 @@ func New(s *Schema, opts Options) (*Tree, error) {
 // Schema returns the schema the tree was built from.
 func (t *Tree) Schema() *Schema { return t.schema }
 
+// Shared is what trees built alike have in common (Options.Shared).
+type Shared struct {
+	mu   sync.Mutex
+	objs map[string]*sharedObj
+}
+
+type sharedObj struct {
+	path string
+	vals []string
+}
+
+// NewShared makes an empty cache for the trees of one schema and factory.
+func NewShared() *Shared { return &Shared{objs: map[string]*sharedObj{}} }
+
+// share makes every node whose factory values equal the cached ones of
+// its path hold the cached slice (and path string); the first tree to
+// build a path gives its own.
+func (sh *Shared) share(root *node) {
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	var visit func(n *node)
+	visit = func(n *node) {
+		if so, ok := sh.objs[n.path]; !ok {
+			sh.objs[n.path] = &sharedObj{path: n.path, vals: n.vals}
+			n.shared = true
+		} else if equalStrings(so.vals, n.vals) {
+			n.vals, n.path, n.shared = so.vals, so.path, true
+		}
+		for _, c := range n.children {
+			if c != nil {
+				visit(c)
+			}
+		}
+		for _, tb := range n.tables {
+			if tb == nil {
+				continue
+			}
+			for _, it := range tb.items {
+				visit(it)
+			}
+		}
+	}
+	visit(root)
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
 func (t *Tree) buildFactory() (*node, error) {
+	root, err := t.buildFactoryNodes()
+	if err == nil && t.shared != nil {
+		t.shared.share(root)
+	}
+	return root, err
+}
+
+func (t *Tree) buildFactoryNodes() (*node, error) {
 	root := t.newNode(t.schema.Root, t.schema.Root.Name+".", 0, true)
 	for _, m := range []map[string]string{t.factory, t.overlay} {
 		paths := make([]string, 0, len(m))
@@ -220,7 +373,8 @@ func (t *Tree) buildFactory() (*node, error) {
 			if err != nil {
 				return nil, &PathError{Op: "factory", Path: p, Err: err}
 			}
-			n.vals[pd.idx].v = v
+			n.own()
+			n.vals[pd.idx] = v
 		}
 	}
 	return root, nil
@@ -280,9 +434,9 @@ func (t *Tree) factorySlot(root *node, path string) (*node, *ParamDef, error) {
 // newNode creates an object node with default values, its single child
 // objects and, when factory is true, the factory instances of its tables.
 func (t *Tree) newNode(def *ObjectDef, path string, inst uint32, factory bool) *node {
-	n := &node{def: def, path: path, inst: inst, vals: make([]slot, len(def.Params))}
+	n := &node{def: def, path: path, inst: inst, vals: make([]string, len(def.Params))}
 	for i, p := range def.Params {
-		n.vals[i] = slot{v: p.Default, notif: -1}
+		n.vals[i] = p.Default
 	}
 	for _, c := range def.Children {
 		if c.Multi {
@@ -422,7 +576,7 @@ func (t *Tree) value(n *node, p *ParamDef, acsView bool) (string, error) {
 			}
 		}
 	}
-	return n.vals[p.idx].v, nil
+	return n.vals[p.idx], nil
 }
 
 // Get returns the value of one parameter as the device sees it: hidden
@@ -815,7 +969,8 @@ func (t *Tree) paramKeySlot() (*node, *ParamDef) {
 // previous values so that memory and disk agree.
 func (t *Tree) commit(st []staged, opt SetOptions) ([]Event, error) {
 	type undo struct {
-		s   *slot
+		n   *node
+		i   int
 		old slot
 	}
 	rollback := func() {}
@@ -830,10 +985,10 @@ func (t *Tree) commit(st []staged, opt SetOptions) ([]Event, error) {
 	persist := false
 	evs := make([]Event, 0, len(st)+1)
 	for i := range st {
-		s := &st[i].n.vals[st[i].p.idx]
-		undos = append(undos, undo{s, *s})
-		st[i].old = s.v
-		s.v, s.set = st[i].v, true
+		n, idx := st[i].n, st[i].p.idx
+		undos = append(undos, undo{n, idx, n.slot(idx)})
+		st[i].old = n.vals[idx]
+		n.write(idx, st[i].v)
 		if !st[i].p.Volatile {
 			persist = true
 		}
@@ -841,17 +996,16 @@ func (t *Tree) commit(st []staged, opt SetOptions) ([]Event, error) {
 	}
 	if opt.ParameterKey != nil {
 		if n, p := t.paramKeySlot(); p != nil {
-			s := &n.vals[p.idx]
-			undos = append(undos, undo{s, *s})
-			evs = append(evs, Event{Kind: ValueSet, Path: n.path + p.Name, Value: *opt.ParameterKey, Old: s.v, Origin: opt.Origin, Def: p})
-			s.v, s.set = *opt.ParameterKey, true
+			undos = append(undos, undo{n, p.idx, n.slot(p.idx)})
+			evs = append(evs, Event{Kind: ValueSet, Path: n.path + p.Name, Value: *opt.ParameterKey, Old: n.vals[p.idx], Origin: opt.Origin, Def: p})
+			n.write(p.idx, *opt.ParameterKey)
 			persist = true
 		}
 	}
 	if persist {
 		if err := t.saveLocked(); err != nil {
 			for i := len(undos) - 1; i >= 0; i-- {
-				*undos[i].s = undos[i].old
+				undos[i].n.put(undos[i].i, undos[i].old)
 			}
 			rollback()
 			return nil, fmt.Errorf("%w: %w", ErrApply, err)
@@ -870,9 +1024,8 @@ func (t *Tree) setParameterKey(key *string, origin Origin) []Event {
 	if p == nil {
 		return nil
 	}
-	s := &n.vals[p.idx]
-	ev := Event{Kind: ValueSet, Path: n.path + p.Name, Value: *key, Old: s.v, Origin: origin, Def: p}
-	s.v, s.set = *key, true
+	ev := Event{Kind: ValueSet, Path: n.path + p.Name, Value: *key, Old: n.vals[p.idx], Origin: origin, Def: p}
+	n.write(p.idx, *key)
 	return []Event{ev}
 }
 
@@ -921,7 +1074,7 @@ func (t *Tree) AddInstance(path string, values map[string]string, opt SetOptions
 			t.mu.Unlock()
 			return 0, &PathError{Op: "add", Path: n.path + name, Err: err}
 		}
-		n.vals[p.idx].v, n.vals[p.idx].set = cv, true
+		n.write(p.idx, cv)
 	}
 	tb.add(n)
 	oldKey := t.paramKeyValue()
@@ -951,7 +1104,7 @@ func (t *Tree) paramKeyValue() *slot {
 	if p == nil {
 		return nil
 	}
-	s := n.vals[p.idx]
+	s := n.slot(p.idx)
 	return &s
 }
 
@@ -960,7 +1113,7 @@ func (t *Tree) restoreParamKey(old *slot) {
 		return
 	}
 	n, p := t.paramKeySlot()
-	n.vals[p.idx] = *old
+	n.put(p.idx, *old)
 }
 
 // DeleteObject removes the instance named by path ("X.Table.3.") with its
@@ -1038,14 +1191,14 @@ func (t *Tree) Instances(path string) ([]uint32, error) {
 	return out, nil
 }
 
-func effectiveNotify(p *ParamDef, s *slot) int {
+func effectiveNotify(p *ParamDef, n *node) int {
 	if p.Notify == NotifyForced {
 		return 2
 	}
-	if s.notif < 0 {
+	if n.meta == nil || n.meta.notif[p.idx] < 0 {
 		return p.DefaultNotify
 	}
-	return int(s.notif)
+	return int(n.meta.notif[p.idx])
 }
 
 // GetAttributes answers GetParameterAttributes; partial paths expand to every
@@ -1060,12 +1213,11 @@ func (t *Tree) GetAttributes(names []string) ([]Attributes, error) {
 			return nil, &PathError{Op: "attr", Path: name, Err: ErrInvalidName}
 		}
 		add := func(n *node, p *ParamDef) error {
-			s := &n.vals[p.idx]
-			acl := s.acl
+			acl := n.slot(p.idx).acl
 			if acl == nil {
 				acl = []string{}
 			}
-			out = append(out, Attributes{Name: n.path + p.Name, Notification: effectiveNotify(p, s), AccessList: acl})
+			out = append(out, Attributes{Name: n.path + p.Name, Notification: effectiveNotify(p, n), AccessList: acl})
 			return nil
 		}
 		if tg.p != nil {
@@ -1085,7 +1237,7 @@ func (t *Tree) Notification(path string) (int, error) {
 	if err != nil || tg.p == nil {
 		return 0, &PathError{Op: "attr", Path: path, Err: ErrInvalidName}
 	}
-	return effectiveNotify(tg.p, &tg.n.vals[tg.p.idx]), nil
+	return effectiveNotify(tg.p, tg.n), nil
 }
 
 // MaxNotification is the highest Notification value SetAttributes accepts;
@@ -1150,28 +1302,29 @@ func (t *Tree) SetAttributes(changes []AttrChange, origin Origin) error {
 	}
 	var evs []Event
 	type undo struct {
-		s   *slot
+		n   *node
+		i   int
 		old slot
 	}
 	var undos []undo
 	for _, x := range todo {
-		s := &x.n.vals[x.p.idx]
-		undos = append(undos, undo{s, *s})
+		undos = append(undos, undo{x.n, x.p.idx, x.n.slot(x.p.idx)})
 		if x.c.NotificationChange && x.p.Notify != NotifyForced {
-			s.notif = int8(x.c.Notification)
+			x.n.setNotif(x.p.idx, int8(x.c.Notification))
 		}
 		if x.c.AccessListChange {
-			s.acl = append([]string(nil), x.c.AccessList...)
-			if len(s.acl) == 0 {
-				s.acl = nil
+			acl := append([]string(nil), x.c.AccessList...)
+			if len(acl) == 0 {
+				acl = nil
 			}
+			x.n.setACL(x.p.idx, acl)
 		}
 		evs = append(evs, Event{Kind: AttributesSet, Path: x.n.path + x.p.Name, Origin: origin, Def: x.p})
 	}
 	if len(todo) > 0 {
 		if err := t.saveLocked(); err != nil {
 			for i := len(undos) - 1; i >= 0; i-- {
-				*undos[i].s = undos[i].old
+				undos[i].n.put(undos[i].i, undos[i].old)
 			}
 			t.mu.Unlock()
 			return &PathError{Op: "attr", Path: "", Err: fmt.Errorf("%w: %w", ErrApply, err)}
@@ -1192,9 +1345,8 @@ func (t *Tree) ResetNotification() error {
 		if p.DefaultNotify == 0 || p.Notify == NotifyForced {
 			return nil
 		}
-		s := &n.vals[p.idx]
-		if s.notif != -1 {
-			s.notif = -1
+		if n.meta != nil && n.meta.notif[p.idx] != -1 {
+			n.meta.notif[p.idx] = -1
 			evs = append(evs, Event{Kind: AttributesSet, Path: n.path + p.Name, Origin: OriginDevice, Def: p})
 		}
 		return nil
@@ -1229,7 +1381,7 @@ func (t *Tree) Watched() []Attributes {
 	defer t.mu.RUnlock()
 	var out []Attributes
 	walkNode(t.root, func(n *node, p *ParamDef) error {
-		if v := effectiveNotify(p, &n.vals[p.idx]); v != 0 {
+		if v := effectiveNotify(p, n); v != 0 {
 			out = append(out, Attributes{Name: n.path + p.Name, Notification: v})
 		}
 		return nil

@@ -616,3 +616,33 @@ func TestOnCommitOncePerOperation(t *testing.T) {
 	require.Len(t, calls, 2)
 	assert.Equal(t, Reset, calls[1][0].Kind)
 }
+
+// TestSharedFactory: trees built from one factory with a Shared cache hold
+// one copy of each object's values; a write to one tree copies that
+// object's values and changes nothing in the others.
+func TestSharedFactory(t *testing.T) {
+	s := testSchemaParsed(t)
+	sh := NewShared()
+	factory := map[string]string{"Dev.Table.1.Name": "a", "Dev.Table.2.Name": "b"}
+	var trees []*Tree
+	for i := 0; i < 3; i++ {
+		tr, err := New(s, Options{Factory: factory, Shared: sh})
+		require.NoError(t, err)
+		trees = append(trees, tr)
+	}
+	a, b := trees[0], trees[1]
+	na, _ := a.lookup("Dev.Table.1.Name")
+	nb, _ := b.lookup("Dev.Table.1.Name")
+	require.True(t, na.n.shared && nb.n.shared)
+	assert.Equal(t, &na.n.vals[0], &nb.n.vals[0], "one slice for both")
+	require.NoError(t, a.SetValues([]Change{{Path: "Dev.Table.1.Name", Value: "z"}}, SetOptions{}))
+	assert.Equal(t, "z", a.MustGet("Dev.Table.1.Name"))
+	assert.Equal(t, "a", b.MustGet("Dev.Table.1.Name"), "the other trees keep the factory value")
+	assert.Equal(t, "a", trees[2].MustGet("Dev.Table.1.Name"))
+	_, err := a.AddInstance("Dev.Table.", map[string]string{"Name": "c"}, SetOptions{})
+	require.NoError(t, err)
+	vals, _ := b.GetNames("Dev.Table.", true)
+	assert.Len(t, vals, 2, "an instance added to one tree is in that tree only")
+	require.NoError(t, a.FactoryReset())
+	assert.Equal(t, "a", a.MustGet("Dev.Table.1.Name"))
+}

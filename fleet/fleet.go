@@ -24,6 +24,7 @@ import (
 
 	"github.com/cwmp-agent/cwmp-agent/cpe"
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
+	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
@@ -149,6 +150,9 @@ func New(cfg Config) (*Fleet, error) {
 	}
 	root := cfg.Base.Root
 	ms, di := root+".ManagementServer.", root+".DeviceInfo."
+	// One copy of the template's values for the whole fleet; each CPE
+	// copies an object's values when it first changes one.
+	shared := datamodel.NewShared()
 	f.devs = make([]*Device, cfg.Count)
 	for i := range f.devs {
 		serial := fmt.Sprintf(cfg.Serial, cfg.First+i)
@@ -159,6 +163,7 @@ func New(cfg Config) (*Fleet, error) {
 		}
 		c := cfg.Base
 		c.FactoryOverlay = overlay
+		c.Shared = shared
 		c.StateDir = ""
 		if cfg.StateDir != "" {
 			c.StateDir = filepath.Join(cfg.StateDir, serial)

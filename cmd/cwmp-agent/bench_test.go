@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cwmp-agent/cwmp-agent/cpe/control"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 )
 
@@ -57,4 +58,76 @@ func BenchmarkIdleRSS(b *testing.B) {
 		}
 	}
 	b.ReportMetric(rss/1e6, "RSS-MB")
+}
+
+// startAgent runs the agent binary with a data model and returns how long
+// it took to answer on its control socket, and its resident memory once
+// its first session is done.
+func startAgent(b *testing.B, acs *cwmptest.ACS, model, serial string) (time.Duration, float64) {
+	b.Helper()
+	dir := b.TempDir()
+	cfg := filepath.Join(dir, "c.yaml")
+	sock := filepath.Join(dir, "s")
+	os.WriteFile(cfg, []byte("acs: {url: "+acs.URL+"}\ndevice: {data_model: '"+model+"', oui: 00D09E, serial_number: "+serial+"}\nstate_dir: "+dir+
+		"/state\nconnection_request: {listen: '127.0.0.1:0'}\nudp_connection_request: {listen: '127.0.0.1:0'}\ncontrol: {socket: "+sock+"}\n"), 0o600)
+	cmd := exec.Command(binary, "run", "--config", cfg)
+	var errb bytes.Buffer
+	cmd.Stderr = &errb
+	start := time.Now()
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	var ready time.Duration
+	for {
+		if _, err := control.Do(sock, control.Request{Op: "ping"}); err == nil {
+			ready = time.Since(start)
+			break
+		}
+		if time.Since(start) > 20*time.Second {
+			b.Fatal("the agent never answered: ", errb.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := acs.WaitSessions(ctx, "00D09E-"+serial, 1); err != nil {
+		b.Fatal(err, errb.String())
+	}
+	time.Sleep(time.Second)
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/status")
+	if err != nil {
+		b.Skip("no /proc: ", err)
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseFloat(f[1], 64)
+			return ready, kb * 1024
+		}
+	}
+	return ready, 0
+}
+
+// BenchmarkStartupDevice2 starts the agent binary with the whole
+// Device:2.19 model and with Device:1.1: the time until its control socket
+// answers (the tree built, the state loaded, the listeners open) and the
+// resident memory it needs more than Device:1.1 once its first session is
+// done. Targets: under 150 ms, under 12 MB more.
+func BenchmarkStartupDevice2(b *testing.B) {
+	acs, err := cwmptest.New()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer acs.Close()
+	var t2, rss1, rss2 float64
+	i := 0
+	for b.Loop() {
+		i++
+		_, r1 := startAgent(b, acs, "Device:1.1", "ST1X"+strconv.Itoa(i))
+		d, r2 := startAgent(b, acs, "Device:2.19", "ST2X"+strconv.Itoa(i))
+		t2, rss1, rss2 = float64(d)/1e6, r1, r2
+	}
+	b.ReportMetric(t2, "start-ms")
+	b.ReportMetric(rss2/1e6, "RSS-MB")
+	b.ReportMetric((rss2-rss1)/1e6, "RSS-extra-MB")
 }

@@ -3,9 +3,11 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -126,4 +128,70 @@ func BenchmarkFleet100k(b *testing.B) {
 	b.ReportMetric(num(r, "rss_bytes")/(1<<20), "RSS-MB")
 	b.ReportMetric(num(r, "rss_per_cpe_bytes")/1024, "KB/CPE")
 	b.ReportMetric(num(r, "errors"), "errors")
+}
+
+// device2Template writes a genieacs-sim CSV of a Device:2 gateway with
+// about n parameters: its identity, IP interfaces with their counters, and
+// LAN hosts, some of them vendor parameters.
+func device2Template(b *testing.B, n int) (string, int) {
+	b.Helper()
+	var s strings.Builder
+	s.WriteString("Parameter,Object,Writable,Value,Value type\n")
+	rows := 0
+	row := func(name string, obj, w bool, value, typ string) {
+		fmt.Fprintf(&s, "%s,%v,%v,%s,%s\n", name, obj, w, value, typ)
+		if !obj {
+			rows++
+		}
+	}
+	row("Device", true, false, "", "")
+	row("Device.DeviceInfo", true, false, "", "")
+	row("Device.DeviceInfo.ModelName", false, false, "GW-9", "xsd:string")
+	row("Device.DeviceInfo.X_EXAMPLE_Temperature", false, false, "44", "xsd:int")
+	for i := 1; i <= 8; i++ {
+		p := fmt.Sprintf("Device.IP.Interface.%d.", i)
+		row(strings.TrimSuffix(p, "."), true, true, "", "")
+		row(p+"Enable", false, true, "true", "xsd:boolean")
+		row(p+"Name", false, false, fmt.Sprintf("eth%d", i), "xsd:string")
+		row(p+"Stats", true, false, "", "")
+		for _, c := range []string{"BytesSent", "BytesReceived", "PacketsSent", "PacketsReceived", "ErrorsSent", "ErrorsReceived"} {
+			row(p+"Stats."+c, false, false, strconv.Itoa(i*1000), "xsd:unsignedLong")
+		}
+	}
+	for i := 1; rows < n; i++ {
+		p := fmt.Sprintf("Device.Hosts.Host.%d.", i)
+		row(strings.TrimSuffix(p, "."), true, false, "", "")
+		row(p+"PhysAddress", false, false, fmt.Sprintf("02:00:00:00:%02x:%02x", i/256, i%256), "xsd:string")
+		row(p+"IPAddress", false, false, fmt.Sprintf("192.168.%d.%d", i/250, i%250+2), "xsd:string")
+		row(p+"HostName", false, false, fmt.Sprintf("host-%d", i), "xsd:string")
+		row(p+"Active", false, false, "true", "xsd:boolean")
+		row(p+"InterfaceType", false, false, "Ethernet", "xsd:string")
+		row(p+"Layer3Interface", false, false, "Device.IP.Interface.1", "xsd:string")
+		row(p+"X_EXAMPLE_RSSI", false, false, "-61", "xsd:int")
+		row(p+"X_EXAMPLE_Vendor", false, false, "Example", "xsd:string")
+	}
+	file := filepath.Join(b.TempDir(), "gw.csv")
+	if err := os.WriteFile(file, []byte(s.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	return file, rows
+}
+
+// BenchmarkFleetTemplate10k: 10,000 Device:2.19 CPEs cloned from a
+// 1,000-parameter template (one shared copy of its values, each CPE's own
+// changes on top): resident memory per CPE after BOOTSTRAP (target: under
+// 100 KB).
+func BenchmarkFleetTemplate10k(b *testing.B) {
+	tpl, rows := device2Template(b, 1000)
+	var r map[string]any
+	for b.Loop() {
+		r = fleetRun(b, "--count", "10000", "--rate", "1000", "--periodic", "3600", "--duration", "45s",
+			"--data-model", "Device:2.19", "--template", tpl)
+	}
+	if num(r, "up") != 10000 {
+		b.Fatalf("only %v of 10000 CPEs up", r["up"])
+	}
+	b.ReportMetric(float64(rows), "template-params")
+	b.ReportMetric(num(r, "rss_bytes")/(1<<20), "RSS-MB")
+	b.ReportMetric(num(r, "rss_per_cpe_bytes")/1024, "KB/CPE")
 }
