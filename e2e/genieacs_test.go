@@ -44,9 +44,11 @@ func eventually(t *testing.T, d time.Duration, cond func() bool, msg string, arg
 
 // rootCase is one data model the agent serves, as the lifecycle drives it.
 type rootCase struct {
+	model               string
 	root, class, serial string
 	table               string // a table the ACS may add to and delete from
 	spv                 string // a writable parameter no provision touches
+	limit               string // a TR-111 NotificationLimit of ManagementServer
 }
 
 // TestGenieACSLifecycle drives each root the agent serves through what an
@@ -58,10 +60,11 @@ func TestGenieACSLifecycle(t *testing.T) {
 	acs := genieacs.Start(t, genieacs.Options{})
 	require.NoError(t, acs.InstallDefaults())
 	for _, rc := range []rootCase{
-		{"Device", "Box", "GA-DEV-1", "Device.LAN.DHCPOption.", "Device.DeviceInfo.ProvisioningCode"},
-		{"InternetGatewayDevice", "HomeGW", "GA-IGD-1", "InternetGatewayDevice.Layer3Forwarding.Forwarding.", "InternetGatewayDevice.DeviceInfo.ProvisioningCode"},
+		{"Device:1.1", "Device", "Box", "GA-DEV-1", "Device.LAN.DHCPOption.", "Device.DeviceInfo.ProvisioningCode", "UDPConnectionRequestAddressNotificationLimit"},
+		{"InternetGatewayDevice:1.2", "InternetGatewayDevice", "HomeGW", "GA-IGD-1", "InternetGatewayDevice.Layer3Forwarding.Forwarding.", "InternetGatewayDevice.DeviceInfo.ProvisioningCode", "UDPConnectionRequestAddressNotificationLimit"},
+		{"Device:2.19", "Device", "TR181GW", "GA-TR181-1", "Device.NAT.PortMapping.", "Device.DeviceInfo.ProvisioningCode", "ManageableDeviceNotificationLimit"},
 	} {
-		t.Run(rc.root, func(t *testing.T) { lifecycle(t, acs, rc) })
+		t.Run(rc.model, func(t *testing.T) { lifecycle(t, acs, rc) })
 	}
 }
 
@@ -71,14 +74,14 @@ func lifecycle(t *testing.T, acs *genieacs.Lab, rc rootCase) {
 	hook := filepath.Join(dir, "firmware-hook")
 	require.NoError(t, os.WriteFile(hook, []byte("#!/bin/sh\necho \"$1 $2\" > "+marker+"\n"), 0o755))
 	cfg := fmt.Sprintf(`acs: {url: "%s"}
-device: {root: %s, oui: 00D09E, product_class: %s, serial_number: %s, software_version: "1.0"}
+device: {data_model: "%s", oui: 00D09E, product_class: %s, serial_number: %s, software_version: "1.0"}
 state_dir: {dir}/state
 connection_request: {listen: "127.0.0.1:%d"}
 udp_connection_request: {listen: "127.0.0.1:0"}
 control: {socket: {dir}/agent.sock}
 hooks: {firmware: %s}
 log: {level: debug}
-`, acs.CWMP, rc.root, rc.class, rc.serial, freeTCP(t), hook)
+`, acs.CWMP, rc.model, rc.class, rc.serial, freeTCP(t), hook)
 	agent := netlab.StartAgent(t, "", dir, cfg)
 	id := genieacs.DeviceID("00D09E", rc.class, rc.serial)
 	debug := acs.LogFile("debug.yaml")
@@ -104,28 +107,28 @@ log: {level: debug}
 	require.Equal(t, http.StatusOK, code, "the refresh is done")
 	doc, err = acs.Device(id)
 	require.NoError(t, err)
-	sameTree(t, agent, doc, rc.root)
+	sameTree(t, agent, doc, rc.model)
 	noFaults(t, acs, id)
 
 	// 3. setParameterValues and getParameterValues, kept across a restart.
 	code, _, err = acs.Task(id, map[string]any{"name": "setParameterValues", "parameterValues": []any{
 		[]any{rc.spv, "GA-PC-7", "xsd:string"},
-		[]any{ms + "UDPConnectionRequestAddressNotificationLimit", 42, "xsd:unsignedInt"},
+		[]any{ms + rc.limit, 42, "xsd:unsignedInt"},
 	}}, true, 15*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "GA-PC-7", agent.Get(rc.spv))
-	assert.Equal(t, "42", agent.Get(ms+"UDPConnectionRequestAddressNotificationLimit"))
+	assert.Equal(t, "42", agent.Get(ms+rc.limit))
 	agent = agent.Restart()
 	assert.Equal(t, "GA-PC-7", agent.Get(rc.spv), "persisted across a restart")
 	code, _, err = acs.Task(id, map[string]any{"name": "getParameterValues", "parameterNames": []string{rc.spv,
-		ms + "UDPConnectionRequestAddressNotificationLimit"}}, true, 15*time.Second)
+		ms + rc.limit}}, true, 15*time.Second)
 	require.NoError(t, err)
 	require.Equal(t, http.StatusOK, code)
 	doc, _ = acs.Device(id)
 	v, _ := genieacs.Value(doc, rc.spv)
 	assert.Equal(t, "GA-PC-7", v)
-	v, _ = genieacs.Value(doc, ms+"UDPConnectionRequestAddressNotificationLimit")
+	v, _ = genieacs.Value(doc, ms+rc.limit)
 	assert.Equal(t, "42", v)
 	noFaults(t, acs, id)
 
@@ -284,10 +287,11 @@ func instances(t *testing.T, a *netlab.Agent, table string) []string {
 // counters, the clock, the log) change between the two reads, hidden ones
 // (passwords) read back empty from the CPE while GenieACS keeps what it
 // wrote, and dateTimes GenieACS writes with milliseconds.
-func sameTree(t *testing.T, a *netlab.Agent, doc map[string]any, root string) {
+func sameTree(t *testing.T, a *netlab.Agent, doc map[string]any, model string) {
 	t.Helper()
-	schema, err := schemas.For(root)
+	schema, err := schemas.Model(model)
 	require.NoError(t, err)
+	root := schema.RootName()
 	names, err := a.Do(control.Request{Op: "names", Path: root + "."})
 	require.NoError(t, err)
 	values, err := a.Do(control.Request{Op: "dump", Path: root + "."})
@@ -320,7 +324,7 @@ func sameTree(t *testing.T, a *netlab.Agent, doc map[string]any, root string) {
 		assert.Equal(t, v.Type, g.Type, "type of %s", name)
 		def := schema.Param(datamodel.SchemaPath(name))
 		switch {
-		case def != nil && (def.Computed || def.CountOf != nil && false):
+		case def != nil && def.Computed:
 		case def != nil && def.Hidden:
 			assert.Equal(t, "", v.Value, "%s reads back empty", name)
 		case v.Type == "xsd:dateTime":

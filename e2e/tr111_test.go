@@ -17,6 +17,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/genieacs"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/netlab"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testbin"
+	"github.com/cwmp-agent/cwmp-agent/schemas"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 
@@ -42,6 +43,12 @@ declare(ms + "NATDetected", {value: 1, notification: 1}, {notification: 2});
 // cannot cross the NAT, its UDP one does and the task completes.
 func TestGenieACSTR111Part2(t *testing.T) {
 	genieacs.Require(t)
+	for _, model := range []string{"Device:1.1", "Device:2.19"} {
+		t.Run(model, func(t *testing.T) { part2(t, model) })
+	}
+}
+
+func part2(t *testing.T, model string) {
 	lab := netlab.New(t, netlab.Options{})
 	const stunPort = 3478
 
@@ -70,13 +77,13 @@ func TestGenieACSTR111Part2(t *testing.T) {
 
 	dir := t.TempDir()
 	agent := netlab.StartAgent(t, lab.LAN, dir, fmt.Sprintf(`acs: {url: "%s"}
-device: {oui: 00D09E, product_class: NATBox, serial_number: GA-NAT-1}
+device: {data_model: "%s", oui: 00D09E, product_class: NATBox, serial_number: GA-NAT-1}
 state_dir: {dir}/state
 connection_request: {listen: ":7547"}
 udp_connection_request: {listen: ":7547"}
 control: {socket: {dir}/agent.sock}
 log: {level: debug}
-`, acs.CWMP))
+`, acs.CWMP, model))
 	id := genieacs.DeviceID("00D09E", "NATBox", "GA-NAT-1")
 	ms := "Device.ManagementServer."
 
@@ -135,10 +142,12 @@ func tail(s string, n int) string {
 // Active Notification on ManageableDeviceNumberOfEntries (TR-111 1.2.3),
 // and the table read in every session, so that the session a notification
 // opens brings the entries' identities.
-const part1Provision = `const ms = "InternetGatewayDevice.ManagementServer.";
+func part1Provision(root string) string {
+	return `const ms = "` + root + `.ManagementServer.";
 declare(ms + "ManageableDeviceNumberOfEntries", {value: 1, notification: 1}, {notification: 2});
 declare(ms + "ManageableDevice.*.*", {path: Date.now(), value: Date.now()});
 `
+}
 
 // TestGenieACSTR111Part1: a gateway agent (InternetGatewayDevice, DHCP
 // server) and a device agent (Device, DHCP client) on one LAN segment,
@@ -147,17 +156,28 @@ declare(ms + "ManageableDevice.*.*", {path: Date.now(), value: Date.now()});
 // GatewayInfo; GenieACS learns both through Active Notifications.
 func TestGenieACSTR111Part1(t *testing.T) {
 	genieacs.Require(t)
+	// The gateway: InternetGatewayDevice:1.2, or Device:2.19 (whose one
+	// root has both sides); the device: Device:1.1 or Device:2.19.
+	for _, m := range []struct{ gw, dev string }{{"InternetGatewayDevice:1.2", "Device:1.1"}, {"Device:2.19", "Device:2.19"}} {
+		t.Run(m.gw+"+"+m.dev, func(t *testing.T) { part1(t, m.gw, m.dev) })
+	}
+}
+
+func part1(t *testing.T, gwModel, devModel string) {
 	p := netlab.NewPair(t, netlab.PairOptions{GWAddr: "192.168.93.1/24"})
+	gwSchema, err := schemas.Model(gwModel)
+	require.NoError(t, err)
+	gwRoot := gwSchema.RootName()
 	acs := genieacs.Start(t, genieacs.Options{Netns: p.GW, Dial: netlab.Dial(p.GW), Bind: "192.168.93.1"})
 	require.NoError(t, acs.InstallDefaults())
-	require.NoError(t, acs.PutProvision("tr111-gateway", part1Provision))
+	require.NoError(t, acs.PutProvision("tr111-gateway", part1Provision(gwRoot)))
 	require.NoError(t, acs.PutPreset("tr111-gateway", "tr111", "tr111-gateway", 10))
 	debug := acs.LogFile("debug.yaml")
 	dir := t.TempDir()
 
 	gwID := genieacs.DeviceID("001122", "IGD", "GA-GW-1")
 	gw := netlab.StartAgent(t, p.GW, filepath.Join(dir, "gw"), fmt.Sprintf(`acs: {url: "%s", retry_minimum_wait: 1s}
-device: {root: InternetGatewayDevice, oui: "001122", product_class: IGD, serial_number: GA-GW-1}
+device: {data_model: "%s", oui: "001122", product_class: IGD, serial_number: GA-GW-1}
 state_dir: {dir}/state
 control: {socket: {dir}/agent.sock}
 connection_request: {listen: ":7548"}
@@ -165,8 +185,8 @@ udp_connection_request: {listen: ""}
 log: {level: debug}
 dhcp:
   server: {interface: %s, pool_start: 192.168.93.100, pool_end: 192.168.93.120, lease_time: 1h}
-`, acs.CWMP, p.GWIf))
-	gms := "InternetGatewayDevice.ManagementServer."
+`, acs.CWMP, gwModel, p.GWIf))
+	gms := gwRoot + ".ManagementServer."
 	// The gateway is known, with Active Notification on the table size,
 	// before any device appears.
 	eventually(t, 30*time.Second, func() bool {
@@ -177,7 +197,7 @@ dhcp:
 
 	devID := genieacs.DeviceID("00D09E", "STB", "GA-DEV-9")
 	dev := netlab.StartAgent(t, p.Dev, filepath.Join(dir, "dev"), fmt.Sprintf(`acs: {url: "%s", retry_minimum_wait: 1s}
-device: {oui: "00D09E", product_class: STB, serial_number: GA-DEV-9}
+device: {data_model: "%s", oui: "00D09E", product_class: STB, serial_number: GA-DEV-9}
 state_dir: {dir}/state
 control: {socket: {dir}/agent.sock}
 connection_request: {listen: ":7547"}
@@ -185,7 +205,7 @@ udp_connection_request: {listen: ""}
 log: {level: debug}
 dhcp:
   client: {mode: lease, interface: %s, release_on_exit: true}
-`, acs.CWMP, p.DevIf))
+`, acs.CWMP, devModel, p.DevIf))
 
 	// The gateway: its table entry holds the device's identity, learned by
 	// GenieACS in the session the Active Notification opened.
