@@ -1,12 +1,14 @@
 package cpe
 
 import (
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/internal/linux/sysinfo"
+	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
 
 // A real Device:2 (TR-181) CPE shows the interface that reaches the ACS as
@@ -267,4 +269,41 @@ func (n *netInfo) counterBits(name string, bits int) string {
 		v &= 0xFFFFFFFF
 	}
 	return strconv.FormatUint(v, 10)
+}
+
+// syncManageableHosts fills TR-181's ManageableDevice.{i}.Host: the
+// Hosts.Host entries (by hardware address, from the leases behind the
+// table) of each associated device.
+func (c *CPE) syncManageableHosts() {
+	if c.Table == nil || !c.isDevice2() || c.hosts == nil {
+		return
+	}
+	macs := map[tr111.Identity][]string{}
+	for _, l := range c.Table.Leases() {
+		macs[l.Identity] = append(macs[l.Identity], strings.ToLower(l.Key))
+	}
+	table := "Device.ManagementServer.ManageableDevice."
+	infos, err := c.Tree.GetNames(table, true)
+	if err != nil {
+		return
+	}
+	var ch []datamodel.Change
+	for _, in := range infos {
+		id := tr111.Identity{ManufacturerOUI: c.Tree.MustGet(in.Name + "ManufacturerOUI"),
+			SerialNumber: c.Tree.MustGet(in.Name + "SerialNumber"), ProductClass: c.Tree.MustGet(in.Name + "ProductClass")}
+		var refs []string
+		for _, mac := range macs[id] {
+			if inst, ok := c.hosts[mac]; ok {
+				refs = append(refs, "Device.Hosts.Host."+strconv.FormatUint(uint64(inst), 10))
+			}
+		}
+		sort.Strings(refs)
+		v := strings.Join(refs, ",")
+		if cur, err := c.Tree.Get(in.Name + "Host"); err == nil && cur != v {
+			ch = append(ch, datamodel.Change{Path: in.Name + "Host", Value: v})
+		}
+	}
+	if len(ch) > 0 {
+		c.Tree.SetValues(ch, datamodel.SetOptions{Origin: datamodel.OriginDevice})
+	}
 }

@@ -15,6 +15,8 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/internal/linux/sysinfo"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
+	"github.com/cwmp-agent/cwmp-agent/tr111"
+	"github.com/cwmp-agent/cwmp-agent/tr111/assoc"
 )
 
 // TestDevice2RealValues: a real Device:2 CPE (a Host) shows the interface
@@ -74,3 +76,30 @@ func TestDevice2RealValues(t *testing.T) {
 }
 
 func datamodelACS() datamodel.SetOptions { return datamodel.SetOptions{Origin: datamodel.OriginACS} }
+
+// TestDevice2GatewayHosts: a Device:2 gateway keeps Device.Hosts.Host from
+// the neighbour table (a fake /proc), and each ManageableDevice entry's
+// Host names the Hosts.Host entries of the device's leases.
+func TestDevice2GatewayHosts(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	c, err := Build(Config{DataModel: "Device:2.19", Factory: map[string]string{ms + "URL": acs.URL,
+		"Device.DeviceInfo.ManufacturerOUI": "00D09E", "Device.DeviceInfo.SerialNumber": "GW2"},
+		Host: &sysinfo.Host{Root: "../internal/linux/sysinfo/testdata/root"}})
+	require.NoError(t, err)
+	require.NotNil(t, c.Table, "Device:2 has the gateway side")
+	c.SyncHosts()
+	h := "Device.Hosts.Host."
+	assert.Equal(t, "02:00:00:aa:bb:01", c.Tree.MustGet(h+"1.PhysAddress"))
+	assert.Equal(t, "192.168.1.20", c.Tree.MustGet(h+"1.IPAddress"))
+	assert.Equal(t, "Ethernet", c.Tree.MustGet(h+"1.InterfaceType"))
+	assert.Equal(t, "Wi-Fi", c.Tree.MustGet(h+"2.InterfaceType"))
+	assert.Equal(t, "", c.Tree.MustGet(h+"1.HostName"), "nothing made up")
+
+	require.NoError(t, c.Table.Bound(assoc.Lease{Key: "02:00:00:aa:bb:02", IP: "192.168.1.30", Source: "dnsmasq",
+		Identity: tr111.Identity{ManufacturerOUI: "00D09E", SerialNumber: "STB7", ProductClass: "STB"}}))
+	c.syncManageableHosts()
+	assert.Equal(t, "STB7", c.Tree.MustGet(ms+"ManageableDevice.1.SerialNumber"))
+	assert.Equal(t, "Device.Hosts.Host.2", c.Tree.MustGet(ms+"ManageableDevice.1.Host"))
+}

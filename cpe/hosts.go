@@ -32,6 +32,7 @@ func (c *CPE) runHosts(ctx context.Context) error {
 		c.SyncHosts()
 		c.syncIPv6()
 		c.syncDHCPv4Clients()
+		c.syncManageableHosts()
 		select {
 		case <-ctx.Done():
 			return nil

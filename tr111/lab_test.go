@@ -95,18 +95,21 @@ func assertPeriod(t *testing.T, period, real time.Duration, probes, min, max int
 // that the 1 s resolution can find within 15 % of (0.95*(T-1) >= 0.85*T),
 // and the search ranges are kept a few seconds around the timeouts.
 func TestLabOwnServer(t *testing.T) {
+	// One case per data model: the TR-111 Part 2 parameters are the same
+	// on Device:1.1 and Device:2.19 (TR-181 kept them).
 	for _, tc := range []struct {
 		timeout, min, max int
-	}{{10, 7, 13}, {14, 10, 18}} {
-		t.Run(fmt.Sprintf("timeout-%ds", tc.timeout), func(t *testing.T) {
+		model             string
+	}{{10, 7, 13, "Device:1.1"}, {14, 10, 18, "Device:2.19"}} {
+		t.Run(fmt.Sprintf("timeout-%ds-%s", tc.timeout, tc.model), func(t *testing.T) {
 			t.Parallel()
 			netlab.Require(t)
-			runLab(t, tc.timeout, tc.min, tc.max)
+			runLab(t, tc.timeout, tc.min, tc.max, tc.model)
 		})
 	}
 }
 
-func runLab(t *testing.T, timeout, min, max int) {
+func runLab(t *testing.T, timeout, min, max int, model string) {
 	bin := agentBinary(t)
 	lab := netlab.New(t, netlab.Options{UDPTimeout: timeout, UDPStreamTimeout: timeout, RandomPorts: true})
 
@@ -129,7 +132,7 @@ func runLab(t *testing.T, timeout, min, max int) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "agent.sock")
 	cfg := fmt.Sprintf(`acs: {url: "%s"}
-device: {oui: 00D09E, product_class: Lab, serial_number: LAB1}
+device: {data_model: "%s", oui: 00D09E, product_class: Lab, serial_number: LAB1}
 state_dir: %s/state
 connection_request: {listen: ":7547", username: cr, password: cr-pw}
 udp_connection_request: {listen: ":7547"}
@@ -144,7 +147,7 @@ parameters:
   Device.ManagementServer.STUNPassword: lab-pw
   Device.ManagementServer.STUNMinimumKeepAlivePeriod: %d
   Device.ManagementServer.STUNMaximumKeepAlivePeriod: %d
-`, acs.URL, dir, sock, netlab.WANAddr, min, max)
+`, acs.URL, model, dir, sock, netlab.WANAddr, min, max)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "c.yaml"), []byte(cfg), 0o600))
 	agent := lab.Command(lab.LAN, bin, "run", "--config", filepath.Join(dir, "c.yaml"))
 	logf, err := os.Create(filepath.Join(dir, "agent.log"))

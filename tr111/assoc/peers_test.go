@@ -156,8 +156,6 @@ func dhclientArgs(dir, conf, scriptPath, ifname string, release bool) []string {
 	return append(append(a, "-d"), ifname)
 }
 
-const entries = "InternetGatewayDevice.ManagementServer.ManageableDeviceNumberOfEntries"
-
 func tableSerials(a *netlab.Agent) []string {
 	var out []string
 	for k, v := range a.Call("dhcp.leases", nil) {
@@ -177,11 +175,17 @@ func tableSerials(a *netlab.Agent) []string {
 // Gateway Identity and enter the table; their release takes them out; a
 // malformed option 125 never enters it.
 func TestLabGatewayWithRealClients(t *testing.T) {
-	t.Parallel()
+	for _, m := range labModelSets {
+		t.Run(m.name(), func(t *testing.T) { t.Parallel(); labGatewayWithRealClients(t, m) })
+	}
+}
+
+func labGatewayWithRealClients(t *testing.T, m labModels) {
 	need(t, "busybox", "dhclient")
+	entries := m.entries()
 	p := netlab.NewPair(t, netlab.PairOptions{GWAddr: "192.168.96.1/24"})
 	dir := t.TempDir()
-	gw := netlab.StartAgent(t, p.GW, filepath.Join(dir, "gw"), gatewayConfig("http://192.168.96.1:9/", fmt.Sprintf(`dhcp:
+	gw := netlab.StartAgent(t, p.GW, filepath.Join(dir, "gw"), m.gatewayConfig("http://192.168.96.1:9/", fmt.Sprintf(`dhcp:
   server: {interface: %s, pool_start: 192.168.96.100, pool_end: 192.168.96.120, lease_time: 1h}`, p.GWIf)))
 	rec, events := recorder(t, dir)
 
@@ -190,7 +194,7 @@ func TestLabGatewayWithRealClients(t *testing.T) {
 	u := proc(t, p.Dev, nil, "busybox", udhcpcArgs(p.DevIf, hex, rec)...)
 	require.Eventually(t, func() bool { return gw.Get(entries) == "1" }, 20*time.Second, 100*time.Millisecond, "udhcpc enters the table")
 	assert.Equal(t, []string{"DEV-LAB"}, tableSerials(gw))
-	assert.Equal(t, "STB", gw.Get("InternetGatewayDevice.ManagementServer.ManageableDevice.1.ProductClass"))
+	assert.Equal(t, "STB", gw.Get(m.gwRoot()+".ManagementServer.ManageableDevice.1.ProductClass"))
 	require.Eventually(t, func() bool { return strings.Contains(readFile(events), "EVENT bound") }, 5*time.Second, 50*time.Millisecond)
 	assert.Equal(t, &labGateway, gatewayFromEvents(t, readFile(events)), "udhcpc received the Gateway Identity")
 	signalWait(t, u, syscall.SIGTERM) // -R: release on exit
@@ -203,7 +207,7 @@ func TestLabGatewayWithRealClients(t *testing.T) {
 	proc(t, p.Dev, nil, "dhclient", dhclientArgs(dir, conf, rec, p.DevIf, false)...)
 	require.Eventually(t, func() bool { return gw.Get(entries) == "1" }, 30*time.Second, 100*time.Millisecond, "dhclient enters the table")
 	assert.Equal(t, []string{"DHC-LAB"}, tableSerials(gw))
-	assert.Equal(t, "", gw.Get("InternetGatewayDevice.ManagementServer.ManageableDevice.2.ProductClass"), "no product class sent: empty")
+	assert.Equal(t, "", gw.Get(m.gwRoot()+".ManagementServer.ManageableDevice.2.ProductClass"), "no product class sent: empty")
 	require.Eventually(t, func() bool { return strings.Contains(readFile(events), "EVENT BOUND") }, 5*time.Second, 50*time.Millisecond)
 	assert.Equal(t, &labGateway, gatewayFromEvents(t, readFile(events)), "dhclient received the Gateway Identity")
 	dhclientRelease(t, p.Dev, dir, conf, rec, p.DevIf)
@@ -245,11 +249,11 @@ func agentOutput(t *testing.T, args ...string) string {
 }
 
 // gatewayIdentityConfig is a configuration file that only gives identity.
-func identityConfig(t *testing.T, dir, root string, id tr111.Identity) string {
+func identityConfig(t *testing.T, dir, model string, id tr111.Identity) string {
 	p := filepath.Join(dir, "identity.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(fmt.Sprintf(`acs: {url: "http://127.0.0.1:9/"}
-device: {root: %s, oui: "%s", serial_number: "%s", product_class: "%s"}
-`, root, id.ManufacturerOUI, id.SerialNumber, id.ProductClass)), 0o600))
+device: {data_model: "%s", oui: "%s", serial_number: "%s", product_class: "%s"}
+`, model, id.ManufacturerOUI, id.SerialNumber, id.ProductClass)), 0o600))
 	return p
 }
 
@@ -257,15 +261,20 @@ device: {root: %s, oui: "%s", serial_number: "%s", product_class: "%s"}
 // against a real dnsmasq that answers the Device Identity with the Gateway
 // Identity (the lines of `cwmp-agent dnsmasq-config`).
 func TestLabDeviceAgainstDnsmasq(t *testing.T) {
-	t.Parallel()
+	for _, m := range labModelSets {
+		t.Run(m.name(), func(t *testing.T) { t.Parallel(); labDeviceAgainstDnsmasq(t, m) })
+	}
+}
+
+func labDeviceAgainstDnsmasq(t *testing.T, m labModels) {
 	need(t, "dnsmasq")
 	p := netlab.NewPair(t, netlab.PairOptions{GWAddr: "192.168.97.1/24"})
 	dir := t.TempDir()
-	lines := agentOutput(t, "dnsmasq-config", "--config", identityConfig(t, dir, "InternetGatewayDevice", labGateway), "--script", "")
+	lines := agentOutput(t, "dnsmasq-config", "--config", identityConfig(t, dir, "InternetGatewayDevice:1.2", labGateway), "--script", "")
 	assert.NotContains(t, lines, "dhcp-script")
 	proc(t, p.GW, nil, "dnsmasq", "-k", "-C", dnsmasqConf(t, dir, p.GWIf, "192.168.97", lines), "--pid-file="+filepath.Join(dir, "dnsmasq.pid"))
 
-	dev := netlab.StartAgent(t, p.Dev, filepath.Join(dir, "dev"), deviceConfig("http://192.168.97.1:9/", fmt.Sprintf(`dhcp:
+	dev := netlab.StartAgent(t, p.Dev, filepath.Join(dir, "dev"), m.deviceConfig("http://192.168.97.1:9/", fmt.Sprintf(`dhcp:
   client: {mode: lease, interface: %s, release_on_exit: true}`, p.DevIf)))
 	var st map[string]string
 	require.Eventually(t, func() bool { st = dev.Call("dhcp.state", nil); return st["state"] == "bound" }, 30*time.Second, 100*time.Millisecond)
@@ -280,7 +289,7 @@ func TestLabDeviceAgainstDnsmasq(t *testing.T) {
 
 	// Inform mode with a static address, unicast to dnsmasq.
 	netlab.Command(p.Dev, "ip", "addr", "add", "192.168.97.60/24", "dev", p.DevIf).Run()
-	inf := netlab.StartAgent(t, p.Dev, filepath.Join(dir, "inform"), deviceConfig("http://192.168.97.1:9/", fmt.Sprintf(`dhcp:
+	inf := netlab.StartAgent(t, p.Dev, filepath.Join(dir, "inform"), m.deviceConfig("http://192.168.97.1:9/", fmt.Sprintf(`dhcp:
   client: {mode: inform, interface: %s, inform_server: 192.168.97.1}`, p.DevIf)))
 	require.Eventually(t, func() bool { return inf.Get("Device.GatewayInfo.SerialNumber") == "GW-LAB" }, 30*time.Second, 100*time.Millisecond,
 		"dnsmasq answers DHCPINFORM with the Gateway Identity")
@@ -290,13 +299,19 @@ func TestLabDeviceAgainstDnsmasq(t *testing.T) {
 // dhcp-script (`cwmp-agent dnsmasq-script`) keeps the agent's
 // ManageableDevice table, for udhcpc and dhclient clients.
 func TestLabGatewayDnsmasqMode(t *testing.T) {
-	t.Parallel()
+	for _, m := range labModelSets {
+		t.Run(m.name(), func(t *testing.T) { t.Parallel(); labGatewayDnsmasqMode(t, m) })
+	}
+}
+
+func labGatewayDnsmasqMode(t *testing.T, m labModels) {
 	need(t, "dnsmasq", "busybox", "dhclient")
+	entries := m.entries()
 	p := netlab.NewPair(t, netlab.PairOptions{GWAddr: "192.168.98.1/24"})
 	dir := t.TempDir()
-	gw := netlab.StartAgent(t, p.GW, filepath.Join(dir, "gw"), gatewayConfig("http://192.168.98.1:9/", ""))
+	gw := netlab.StartAgent(t, p.GW, filepath.Join(dir, "gw"), m.gatewayConfig("http://192.168.98.1:9/", ""))
 	wrapper := script(t, filepath.Join(dir, "dnsmasq-script"), fmt.Sprintf("exec %s dnsmasq-script \"$@\"\n", netlab.AgentBinary(t)))
-	lines := agentOutput(t, "dnsmasq-config", "--config", identityConfig(t, dir, "InternetGatewayDevice", labGateway), "--script", wrapper)
+	lines := agentOutput(t, "dnsmasq-config", "--config", identityConfig(t, dir, m.gw, labGateway), "--script", wrapper)
 	// dnsmasq passes its environment to the script: that is how the script
 	// finds the agent's control socket.
 	proc(t, p.GW, []string{"CWMP_AGENT_CONTROL_SOCKET=" + gw.Socket}, "dnsmasq", "-k", "-C", dnsmasqConf(t, dir, p.GWIf, "192.168.98", lines))
@@ -304,8 +319,8 @@ func TestLabGatewayDnsmasqMode(t *testing.T) {
 
 	u := proc(t, p.Dev, nil, "busybox", udhcpcArgs(p.DevIf, assoc.DeviceOptionForms(labDevice).Hex, rec)...)
 	require.Eventually(t, func() bool { return gw.Get(entries) == "1" }, 20*time.Second, 100*time.Millisecond, "udhcpc enters the table through dnsmasq")
-	assert.Equal(t, "DEV-LAB", gw.Get("InternetGatewayDevice.ManagementServer.ManageableDevice.1.SerialNumber"))
-	assert.Equal(t, "STB", gw.Get("InternetGatewayDevice.ManagementServer.ManageableDevice.1.ProductClass"))
+	assert.Equal(t, "DEV-LAB", gw.Get(m.gwRoot()+".ManagementServer.ManageableDevice.1.SerialNumber"))
+	assert.Equal(t, "STB", gw.Get(m.gwRoot()+".ManagementServer.ManageableDevice.1.ProductClass"))
 	assert.Contains(t, gw.Call("dhcp.leases", nil)[strings.ToLower(netIfMAC(t, p.Dev, p.DevIf))], "source=dnsmasq")
 	require.Eventually(t, func() bool { return gatewayFromEvents(t, readFile(events)) != nil }, 5*time.Second, 50*time.Millisecond)
 	assert.Equal(t, &labGateway, gatewayFromEvents(t, readFile(events)))
@@ -328,7 +343,7 @@ func TestLabGatewayDnsmasqMode(t *testing.T) {
 		m, _ := filepath.Glob(filepath.Join(cpe.DnsmasqSpool(gw.Socket), "*.json"))
 		return len(m) == 1
 	}, 5*time.Second, 50*time.Millisecond, "the script keeps the event")
-	gw = netlab.StartAgent(t, p.GW, filepath.Join(dir, "gw"), gatewayConfig("http://192.168.98.1:9/", ""))
+	gw = netlab.StartAgent(t, p.GW, filepath.Join(dir, "gw"), m.gatewayConfig("http://192.168.98.1:9/", ""))
 	assert.Equal(t, "1", gw.Get(entries), "the device that joined while the agent was down is listed at start")
 	assert.Contains(t, gw.Call("dhcp.leases", nil)[strings.ToLower(netIfMAC(t, p.Dev, p.DevIf))], "serial=DEV-LAB")
 	signalWait(t, u, syscall.SIGTERM)
@@ -345,18 +360,23 @@ func netIfMAC(t *testing.T, ns, ifname string) string {
 // the running agent follows bound and release, and the --chain script still
 // runs.
 func TestLabHookMode(t *testing.T) {
-	t.Parallel()
+	for _, m := range labModelSets {
+		t.Run(m.name(), func(t *testing.T) { t.Parallel(); labHookMode(t, m) })
+	}
+}
+
+func labHookMode(t *testing.T, m labModels) {
 	need(t, "busybox", "dhclient")
 	p := netlab.NewPair(t, netlab.PairOptions{GWAddr: "192.168.99.1/24"})
 	dir := t.TempDir()
-	netlab.StartAgent(t, p.GW, filepath.Join(dir, "gw"), gatewayConfig("http://192.168.99.1:9/", fmt.Sprintf(`dhcp:
+	netlab.StartAgent(t, p.GW, filepath.Join(dir, "gw"), m.gatewayConfig("http://192.168.99.1:9/", fmt.Sprintf(`dhcp:
   server: {interface: %s, pool_start: 192.168.99.100, pool_end: 192.168.99.120, lease_time: 1h}`, p.GWIf)))
-	dev := netlab.StartAgent(t, p.Dev, filepath.Join(dir, "dev"), deviceConfig("http://192.168.99.1:9/", ""))
+	dev := netlab.StartAgent(t, p.Dev, filepath.Join(dir, "dev"), m.deviceConfig("http://192.168.99.1:9/", ""))
 	rec, events := recorder(t, dir)
 	hook := script(t, filepath.Join(dir, "hook"), fmt.Sprintf("exec %s dhcp hook --socket %s --chain %s \"$@\"\n", netlab.AgentBinary(t), dev.Socket, rec))
 
 	// The udhcpc form, as `cwmp-agent dhcp option125` prints it.
-	printed := agentOutput(t, "dhcp", "option125", "--config", identityConfig(t, dir, "Device", labDevice))
+	printed := agentOutput(t, "dhcp", "option125", "--config", identityConfig(t, dir, m.dev, labDevice))
 	var hex string
 	for _, l := range strings.Split(printed, "\n") {
 		if h, ok := strings.CutPrefix(l, "hex: "); ok {
