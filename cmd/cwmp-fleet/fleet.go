@@ -33,7 +33,7 @@ func cmdFleet(args []string) error {
 	first := fs.Int("first", 1, "index of the first CPE")
 	serial := fs.String("serial-pattern", "SIM%06d", "serial number pattern (one %d)")
 	rate := fs.Float64("rate", 50, "CPEs started (first session) per second; 0: all at once")
-	template := fs.String("template", "", "data-model template: a `cwmp-agent dump` of a real device (JSON lines or text)")
+	template := fs.String("template", "", "a `FILE` of a real device's parameters: a cwmp-agent dump (JSON lines or text), a genieacs-sim or SimulaTR69 CSV model, or a GenieACS device document")
 	sourceIPs := fs.String("source-ips", "", "network (CIDR) giving each CPE its own source address, e.g. 127.1.0.0/16 on loopback")
 	crHost := fs.String("cr-host", "", "host announced in ConnectionRequestURL (default: the address that reaches the ACS)")
 	crUser := fs.String("cr-username", "{serial}", "ConnectionRequestUsername pattern")

@@ -206,6 +206,15 @@ func lessInts(a, b []int) bool {
 // seen from a document: its own, or imported, through as many files as it
 // takes.
 func (l *Loader) lookup(d *doc, kind, name string) (*doc, *node, error) {
+	// The caller's error names the asking file and line; an import's file
+	// is named when the search went through one.
+	start := d
+	where := func() string {
+		if d == start {
+			return ""
+		}
+		return "in " + d.name + ": "
+	}
 	for hops := 0; hops < 32; hops++ {
 		var local map[string]*node
 		switch kind {
@@ -231,13 +240,13 @@ func (l *Loader) lookup(d *doc, kind, name string) (*doc, *node, error) {
 					}
 				}
 			}
-			return nil, nil, fmt.Errorf("%s: %s %q is not defined or imported", d.name, kind, name)
+			return nil, nil, fmt.Errorf("%s%s %q is not defined or imported", where(), kind, name)
 		}
 		path, ok := l.find(imp.file)
 		if !ok {
 			l.Missing[imp.file] = true
 			l.Unresolved[kind+":"+name] = true
-			return nil, nil, fmt.Errorf("%s: %s %q: %w: %s", d.name, kind, name, errMissing, imp.file)
+			return nil, nil, fmt.Errorf("%s%s %q: %w: %s", where(), kind, name, errMissing, imp.file)
 		}
 		next, err := l.load(path)
 		if err != nil {

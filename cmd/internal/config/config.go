@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -298,7 +299,17 @@ func (c *Agent) Schema() (*datamodel.Schema, error) {
 			return nil, bad("device.root", "%q: must be Device or InternetGatewayDevice", c.Device.Root)
 		}
 	}
-	s, err := schemas.Extend(model, c.Device.DataModelFiles)
+	// A file named twice (in the file and again in the environment) is
+	// read once: its second reading would only redefine the first's.
+	var files []string
+	seen := map[string]bool{}
+	for _, f := range c.Device.DataModelFiles {
+		if k := filepath.Clean(f); !seen[k] {
+			seen[k] = true
+			files = append(files, f)
+		}
+	}
+	s, err := schemas.Extend(model, files)
 	if err != nil {
 		key := "device.data_model"
 		if _, merr := schemas.Model(model); merr == nil {

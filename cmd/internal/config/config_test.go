@@ -100,3 +100,31 @@ func TestREADMEListsEveryKey(t *testing.T) {
 		assert.True(t, strings.Contains(string(b), "`"+k.Name+"`"), "README lacks the configuration key %s", k.Name)
 	}
 }
+
+// A vendor's data-model files come as a YAML list, or as one
+// comma-separated value from the environment or a flag; either way each
+// file is read and its parameters served.
+func TestDataModelFilesList(t *testing.T) {
+	acme, err := filepath.Abs("../../../schemas/testdata/acme-device2.xml")
+	require.NoError(t, err)
+	y := strings.Replace(goodYAML, "  oui: 00D09E\n", "  oui: 00D09E\n  data_model: Device:2.19\n  data_model_files:\n    - "+acme+"\n", 1)
+	y = strings.ReplaceAll(y, "Device.DeviceInfo.ProvisioningCode", "Device.DeviceInfo.ProductClass")
+	cfg, err := loadYAML(t, y)
+	require.NoError(t, err)
+	assert.Equal(t, []string{acme}, cfg.Device.DataModelFiles)
+	s, err := cfg.Schema()
+	require.NoError(t, err)
+	assert.NotNil(t, s.Param("Device.DeviceInfo.X_ACME_BootCount"), "the vendor file's parameter is in the schema")
+
+	t.Setenv("CWMP_AGENT_DEVICE_DATA_MODEL_FILES", acme+", "+acme)
+	cfg, err = loadYAML(t, y)
+	require.NoError(t, err)
+	assert.Equal(t, []string{acme, acme}, cfg.Device.DataModelFiles, "comma-separated from the environment")
+	s, err = cfg.Schema()
+	require.NoError(t, err, "a file named twice is read once")
+	assert.NotNil(t, s.Param("Device.DeviceInfo.X_ACME_BootCount"))
+
+	_, err = loadYAML(t, strings.Replace(y, "    - "+acme+"\n", "    - {a: b}\n", 1))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "device.data_model_files: must be a list of single values")
+}

@@ -201,6 +201,20 @@ func (d *Doc) decodeValue(vn *yaml.Node, f reflect.Value, key string, errs *[]er
 			}
 			f.SetMapIndex(reflect.ValueOf(kn.Value), reflect.ValueOf(val))
 		}
+	case f.Type() == stringsType && vn.Kind == yaml.SequenceNode:
+		// A list of strings (file names); the environment and flags give
+		// the same as one comma-separated value (setScalar).
+		list := make([]string, 0, len(vn.Content))
+		for _, en := range vn.Content {
+			if en.Kind != yaml.ScalarNode {
+				*errs = append(*errs, &Error{Key: key, Err: errors.New("must be a list of single values"), File: d.File, Line: en.Line})
+				return
+			}
+			if v := strings.TrimSpace(en.Value); v != "" && en.Tag != "!!null" {
+				list = append(list, v)
+			}
+		}
+		f.Set(reflect.ValueOf(list))
 	default:
 		if vn.Kind != yaml.ScalarNode {
 			fail(errors.New("must be a single value"))
@@ -232,6 +246,7 @@ var (
 	durationType = reflect.TypeOf(time.Duration(0))
 	ipType       = reflect.TypeOf(net.IP(nil))
 	ipsType      = reflect.TypeOf([]net.IP(nil))
+	stringsType  = reflect.TypeOf([]string(nil))
 	textType     = reflect.TypeOf((*encoding.TextUnmarshaler)(nil)).Elem()
 )
 
@@ -262,6 +277,15 @@ func setScalar(f reflect.Value, s string) error {
 			return fmt.Errorf("%q is not an IPv4 address", s)
 		}
 		f.Set(reflect.ValueOf(ip))
+		return nil
+	case stringsType:
+		var list []string
+		for _, p := range strings.Split(s, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				list = append(list, p)
+			}
+		}
+		f.Set(reflect.ValueOf(list))
 		return nil
 	case ipsType:
 		var ips []net.IP
