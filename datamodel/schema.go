@@ -451,6 +451,8 @@ func (ps *schemaParser) paramFlags(p *ParamDef, flags []string) (*string, error)
 			def = &d
 		case "enum":
 			p.Type.Enum = strings.Split(v, "|")
+		case "wenum":
+			p.Type.WriteEnum = strings.Split(v, "|")
 		case "pattern":
 			pats = append(pats, v)
 		case "list":

@@ -934,6 +934,10 @@ func (t *Tree) stage(changes []Change, origin Origin) ([]staged, error) {
 			fail(err)
 			continue
 		}
+		if origin == OriginACS && p.Type.WriteEnum != nil && !contains(p.Type.WriteEnum, v) {
+			fail(fmt.Errorf("%w: %q is set by the device only; the ACS may write %s", ErrInvalidValue, v, strings.Join(p.Type.WriteEnum, " or ")))
+			continue
+		}
 		bad := false
 		for _, val := range t.validators[p] {
 			if verr := val(c.Path, v); verr != nil {

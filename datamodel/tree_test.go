@@ -646,3 +646,18 @@ func TestSharedFactory(t *testing.T) {
 	require.NoError(t, a.FactoryReset())
 	assert.Equal(t, "a", a.MustGet("Dev.Table.1.Name"))
 }
+
+// TR-106 DiagnosticsState: the ACS may write Requested (and Canceled), the
+// device alone None, Complete and the errors (schema flag wenum).
+func TestWriteEnumRefusesDeviceOnlyValues(t *testing.T) {
+	s, err := ParseSchema(strings.NewReader("model Device:1.1\nobject Device.\nobject Device.Ping.\nDiagnosticsState string W  enum=None|Requested|Complete|Error_Other  wenum=Requested\n"))
+	require.NoError(t, err)
+	tr, err := New(s, Options{})
+	require.NoError(t, err)
+	acs := SetOptions{Origin: OriginACS}
+	require.NoError(t, tr.SetValues([]Change{{Path: "Device.Ping.DiagnosticsState", Value: "Requested"}}, acs))
+	err = tr.SetValues([]Change{{Path: "Device.Ping.DiagnosticsState", Value: "Complete"}}, acs)
+	require.ErrorIs(t, err, ErrInvalidValue)
+	require.NoError(t, tr.Set("Device.Ping.DiagnosticsState", "Complete"), "the device reports Complete")
+	assert.Equal(t, "Complete", tr.MustGet("Device.Ping.DiagnosticsState"))
+}

@@ -96,6 +96,10 @@ type Type struct {
 	// a value must be in one of them); Min and Max are then the first.
 	Ranges []Range
 	Enum   []string // allowed string values; empty = any
+	// WriteEnum, when set, are the only values of Enum the ACS may write
+	// (the others only the device sets: DiagnosticsState's None, Complete
+	// and errors); schema flag wenum=.
+	WriteEnum []string
 	// Patterns are XSD regular expressions of which a string must match
 	// one (whole); those Go's regexp cannot read are left out.
 	Patterns *Patterns

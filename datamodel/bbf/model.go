@@ -100,7 +100,12 @@ type Syntax struct {
 	MaxLen   int // 0: none
 	Ranges   []Range
 	Enum     []string
-	Patterns []string
+	// ReadOnlyEnum are the enumeration values marked access="readOnly":
+	// the device reports them, the ACS may not write them (TR-106
+	// DiagnosticsState: "When writing, the only allowed values are
+	// Requested and Canceled").
+	ReadOnlyEnum []string
+	Patterns     []string
 	List     *List
 	Default  *string
 }

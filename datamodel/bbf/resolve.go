@@ -424,7 +424,7 @@ func (l *Loader) dataType(d *doc, at *node, name string, s *Syntax, depth int) e
 // replaces the inherited one. A later version's change to a parameter
 // (modify) adds its enumeration values and patterns to the old ones.
 func (l *Loader) facets(n *node, s *Syntax, modify bool) {
-	var enum, pats []string
+	var enum, roEnum, pats []string
 	var ranges []Range
 	sawEnum, sawPat := false, false
 	for _, c := range n.children {
@@ -442,6 +442,9 @@ func (l *Loader) facets(n *node, s *Syntax, modify bool) {
 			sawEnum = true
 			if st := c.attr("status"); st != "deleted" {
 				enum = append(enum, c.attr("value"))
+				if c.attr("access") == "readOnly" {
+					roEnum = append(roEnum, c.attr("value"))
+				}
 			}
 		case "pattern":
 			sawPat = true
@@ -460,8 +463,13 @@ func (l *Loader) facets(n *node, s *Syntax, modify bool) {
 					s.Enum = append(s.Enum, e)
 				}
 			}
+			for _, e := range roEnum {
+				if !containsStr(s.ReadOnlyEnum, e) {
+					s.ReadOnlyEnum = append(s.ReadOnlyEnum, e)
+				}
+			}
 		} else {
-			s.Enum = enum
+			s.Enum, s.ReadOnlyEnum = enum, roEnum
 		}
 	}
 	if sawPat {

@@ -162,6 +162,9 @@ func paramLine(o *Object, p *Param) (string, []string, []Note) {
 		}
 		if ok {
 			flags = append(flags, "enum="+quote(strings.Join(s.Enum, "|")))
+			if w := writableEnum(p.Name, s); w != nil {
+				flags = append(flags, "wenum="+quote(strings.Join(w, "|")))
+			}
 		} else {
 			note("an enumeration value holds '|': the enumeration is not checked")
 		}
@@ -277,4 +280,31 @@ func applyOverlay(flags, over []string) []string {
 		}
 	}
 	return out
+}
+
+// writableEnum is the part of an enumeration the ACS may write, nil when
+// it may write any value. The XML says so with access="readOnly" on the
+// values only the device sets. The models of 2005 (TR-106 Amendment 1,
+// TR-098 Amendment 1) carry no such attribute, but their DiagnosticsState
+// descriptions say the same in words: "When writing, the only allowed value
+// is Requested".
+func writableEnum(name string, s Syntax) []string {
+	ro := s.ReadOnlyEnum
+	if len(ro) == 0 && strings.HasSuffix(name, "DiagnosticsState") && containsStr(s.Enum, "Requested") {
+		for _, e := range s.Enum {
+			if e != "Requested" && e != "Canceled" {
+				ro = append(ro, e)
+			}
+		}
+	}
+	if len(ro) == 0 {
+		return nil
+	}
+	var w []string
+	for _, e := range s.Enum {
+		if !containsStr(ro, e) {
+			w = append(w, e)
+		}
+	}
+	return w
 }
