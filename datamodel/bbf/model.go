@@ -106,8 +106,8 @@ type Syntax struct {
 	// Requested and Canceled").
 	ReadOnlyEnum []string
 	Patterns     []string
-	List     *List
-	Default  *string
+	List         *List
+	Default      *string
 }
 
 // Range is a numeric range; an empty bound is open.
