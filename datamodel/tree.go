@@ -1456,3 +1456,73 @@ func (t *Tree) FactoryReset() error {
 	t.emit([]Event{{Kind: Reset, Origin: OriginDevice}})
 	return err
 }
+
+// ReplaceTable replaces every instance of the table at path ("X.Table.")
+// with rows, numbered from 1, in one operation that the device makes: a
+// table the device fills with the results of a test (TraceRoute's
+// RouteHops, NSLookup's Result) holds the latest test's rows, numbered as
+// the test found them, not a continuation of the last test's numbers. A
+// table the ACS creates instances in keeps its never-reused numbers and is
+// refused here.
+func (t *Tree) ReplaceTable(path string, rows []map[string]string) error {
+	t.mu.Lock()
+	tg, err := t.lookup(path)
+	if err != nil || tg.tab == nil {
+		t.mu.Unlock()
+		return &PathError{Op: "replace", Path: path, Err: ErrInvalidName}
+	}
+	if tg.tab.Writable {
+		t.mu.Unlock()
+		return &PathError{Op: "replace", Path: path, Err: fmt.Errorf("%w: the ACS creates its instances", ErrNotWritable)}
+	}
+	if tg.tab.MaxEntries > 0 && len(rows) > tg.tab.MaxEntries {
+		t.mu.Unlock()
+		return &PathError{Op: "replace", Path: path, Err: ErrResources}
+	}
+	tb := tg.n.tables[tg.tab.idx]
+	items := make([]*node, 0, len(rows))
+	for i, row := range rows {
+		inst := uint32(i + 1)
+		n := t.newNode(tg.tab, path+strconv.FormatUint(uint64(inst), 10)+".", inst, false)
+		for name, v := range row {
+			p := tg.tab.byName[name]
+			if p == nil || p.Computed || p.CountOf != nil {
+				t.mu.Unlock()
+				return &PathError{Op: "replace", Path: n.path + name, Err: ErrInvalidName}
+			}
+			cv, err := p.Type.Canonical(v)
+			if err != nil {
+				t.mu.Unlock()
+				return &PathError{Op: "replace", Path: n.path + name, Err: err}
+			}
+			n.write(p.idx, cv)
+		}
+		items = append(items, n)
+	}
+	old, oldNext := tb.items, tb.next
+	evs := make([]Event, 0, len(old)+len(items)+1)
+	for _, n := range old {
+		evs = append(evs, Event{Kind: ObjectDeleted, Path: n.path, Origin: OriginDevice})
+	}
+	for _, n := range items {
+		evs = append(evs, Event{Kind: ObjectAdded, Path: n.path, Origin: OriginDevice})
+	}
+	if tg.tab.Count != nil {
+		evs = append(evs, Event{Kind: ValueSet, Path: tg.n.path + tg.tab.Count.Name, Value: strconv.Itoa(len(items)),
+			Old: strconv.Itoa(len(old)), Origin: OriginDevice, Def: tg.tab.Count})
+	}
+	tb.items, tb.next = items, uint32(len(items)+1)
+	if !tg.tab.Volatile {
+		if err := t.saveLocked(); err != nil {
+			tb.items, tb.next = old, oldNext
+			t.mu.Unlock()
+			return &PathError{Op: "replace", Path: path, Err: fmt.Errorf("%w: %w", ErrApply, err)}
+		}
+	}
+	for _, n := range old {
+		markGone(n)
+	}
+	t.mu.Unlock()
+	t.emit(evs)
+	return nil
+}

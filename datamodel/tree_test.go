@@ -661,3 +661,27 @@ func TestWriteEnumRefusesDeviceOnlyValues(t *testing.T) {
 	require.NoError(t, tr.Set("Device.Ping.DiagnosticsState", "Complete"), "the device reports Complete")
 	assert.Equal(t, "Complete", tr.MustGet("Device.Ping.DiagnosticsState"))
 }
+
+func TestReplaceTableNumbersFromOne(t *testing.T) {
+	s, err := ParseSchema(strings.NewReader("model Device:1.1\nobject Device.\nobject Device.T.\nN unsignedInt R\nobject Device.T.Hop.{i}.  count=N\nHost string R\n"))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	tr, err := New(s, Options{StateDir: dir})
+	require.NoError(t, err)
+	require.NoError(t, tr.ReplaceTable("Device.T.Hop.", []map[string]string{{"Host": "a"}, {"Host": "b"}, {"Host": "c"}}))
+	require.NoError(t, tr.ReplaceTable("Device.T.Hop.", []map[string]string{{"Host": "x"}, {"Host": "y"}}))
+	got, err := tr.Instances("Device.T.Hop.")
+	require.NoError(t, err)
+	assert.Equal(t, []uint32{1, 2}, got)
+	assert.Equal(t, "y", tr.MustGet("Device.T.Hop.2.Host"))
+	assert.Equal(t, "2", tr.MustGet("Device.T.N"))
+	_, err = tr.Get("Device.T.Hop.3.Host")
+	assert.ErrorIs(t, err, ErrInvalidName)
+	assert.ErrorIs(t, tr.ReplaceTable("Device.T.Hop.", []map[string]string{{"Nope": "1"}}), ErrInvalidName)
+	assert.Equal(t, "x", tr.MustGet("Device.T.Hop.1.Host"), "a refused replacement changes nothing")
+
+	again, err := New(s, Options{StateDir: dir})
+	require.NoError(t, err)
+	require.NoError(t, again.Load())
+	assert.Equal(t, "y", again.MustGet("Device.T.Hop.2.Host"), "persisted")
+}
