@@ -527,8 +527,12 @@ func atoi(s string, def int) int {
 	return n
 }
 
-func ms(d time.Duration) string { return strconv.FormatInt(int64((d+500*time.Microsecond)/time.Millisecond), 10) }
-func us(d time.Duration) string { return strconv.FormatInt(int64((d+500*time.Nanosecond)/time.Microsecond), 10) }
+func ms(d time.Duration) string {
+	return strconv.FormatInt(int64((d+500*time.Microsecond)/time.Millisecond), 10)
+}
+func us(d time.Duration) string {
+	return strconv.FormatInt(int64((d+500*time.Nanosecond)/time.Microsecond), 10)
+}
 
 // stamp renders a TR-143 time: UTC to the microsecond.
 func stamp(t time.Time) string {

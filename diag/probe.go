@@ -128,11 +128,11 @@ type TransferRequest struct {
 
 // Connection is one connection's figures (PerConnectionResult).
 type Connection struct {
-	ROM, BOM, EOM         time.Time
-	TCPOpenRequest        time.Time
-	TCPOpenResponse       time.Time
-	TestBytes             int64 // received (download) or sent (upload), headers included
-	TotalRecv, TotalSent  int64 // IP-layer bytes on the interface between BOM and EOM
+	ROM, BOM, EOM        time.Time
+	TCPOpenRequest       time.Time
+	TCPOpenResponse      time.Time
+	TestBytes            int64 // received (download) or sent (upload), headers included
+	TotalRecv, TotalSent int64 // IP-layer bytes on the interface between BOM and EOM
 }
 
 // Increment is one IncrementalResult entry.

@@ -27,11 +27,11 @@ const sampleEvery = 20 * time.Millisecond
 // first and the last byte went by.
 type countConn struct {
 	net.Conn
-	rx, tx      atomic.Int64
-	firstRx     atomic.Int64 // unix nanoseconds
-	lastRx      atomic.Int64
-	firstTx     atomic.Int64
-	lastTx      atomic.Int64
+	rx, tx  atomic.Int64
+	firstRx atomic.Int64 // unix nanoseconds
+	lastRx  atomic.Int64
+	firstTx atomic.Int64
+	lastTx  atomic.Int64
 }
 
 func (c *countConn) Read(b []byte) (int, error) {
