@@ -23,6 +23,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/datamodel/backend"
+	"github.com/cwmp-agent/cwmp-agent/diag"
 	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
 	"github.com/cwmp-agent/cwmp-agent/internal/linux/sysinfo"
 	"github.com/cwmp-agent/cwmp-agent/internal/logring"
@@ -88,7 +89,11 @@ type Config struct {
 	DHCP DHCPConfig
 	// Mapping mounts backends on parameters (a real device's live values).
 	Mapping []backend.Entry
-	Logger  *slog.Logger
+	// Diagnostics runs the tests the ACS asks for (TR-143); nil is
+	// diag.Real, whose probes leave this host and which runs the UDP echo
+	// server of UDPEchoConfig. A fleet gives a *diag.Simulated.
+	Diagnostics diag.Prober
+	Logger      *slog.Logger
 }
 
 // DHCPConfig configures TR-111 Part 1. On an InternetGatewayDevice the
@@ -130,6 +135,7 @@ type CPE struct {
 	Table      *assoc.Table
 	DHCPServer *assoc.Server
 	DHCPClient *assoc.Client
+	Diag       *diag.Engine
 	cfg        Config
 	net        *netInfo          // the interface that reaches the ACS (with Host)
 	hosts      map[string]uint32 // LAN hosts by MAC -> Hosts.Host instance
@@ -271,13 +277,26 @@ func Build(cfg Config) (*CPE, error) {
 	if ac.UploadSource == nil {
 		ac.UploadSource = c.uploadSource
 	}
+	prober, realProbes := cfg.Diagnostics, false
+	if prober == nil {
+		prober, realProbes = &diag.Real{Logger: cfg.Logger}, true
+	}
+	c.Diag, err = diag.New(diag.Config{Tree: tree, Prober: prober, Complete: func() { trigger(cwmp.EventDiagnosticsComplete) },
+		Interface: c.diagInterface, EchoServer: realProbes, Clock: cfg.Agent.Clock, Logger: cfg.Logger})
+	if err != nil {
+		c.ConnReq.Close()
+		return nil, err
+	}
 	if cfg.UDPListen != "" {
 		ac.AppliedAfterSession = func(path string) bool { return tr111.IsClientParam(cfg.Root, path) }
-		ac.AfterSession = func() {
-			if c.stunAfterSession.Swap(false) && c.STUN != nil {
-				c.STUN.Reload()
-			}
+	}
+	// Work the ACS's session asked for starts when it ends: a STUN
+	// restart, the diagnostics.
+	ac.AfterSession = func() {
+		if c.stunAfterSession.Swap(false) && c.STUN != nil {
+			c.STUN.Reload()
 		}
+		c.Diag.SessionEnded()
 	}
 	agent, err = cwmp.New(ac)
 	if err != nil {
@@ -470,6 +489,7 @@ func (c *CPE) Run(ctx context.Context) error {
 	}
 	run(c.Agent.Run)
 	run(c.Notify.Run)
+	run(c.Diag.Run)
 	if c.cfg.ConnReqListen != "" {
 		listener("connection_request", c.ConnReq.Serve)
 	}
@@ -495,4 +515,25 @@ func (c *CPE) Run(ctx context.Context) error {
 	c.Notify.Close()
 	close(errs)
 	return <-errs
+}
+
+// diagInterface maps a diagnostic's Interface parameter to the interface
+// the agent binds to the data model: the one that reaches the ACS, which
+// is Device:2's IP.Interface.1 and Ethernet.Interface.1, and the gateway's
+// first WAN connection.
+func (c *CPE) diagInterface(ref string) (string, net.IP, bool) {
+	if c.net == nil {
+		return "", nil, false
+	}
+	switch strings.TrimSuffix(ref, ".") {
+	case "Device.IP.Interface.1", "Device.Ethernet.Interface.1",
+		"InternetGatewayDevice.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1":
+	default:
+		return "", nil, false
+	}
+	v := c.net.get()
+	c.net.mu.Lock()
+	name := c.net.name
+	c.net.mu.Unlock()
+	return name, net.ParseIP(v.ip), name != ""
 }

@@ -57,7 +57,12 @@ func ruleOf(c EventCode) eventRule {
 	case EventValueChange:
 		// Kept across a restart: the notify engine persists what changed.
 		return eventRule{}
-	case EventBoot, EventPeriodic, EventDiagnosticsComplete:
+	case EventDiagnosticsComplete:
+		// Kept until delivered, across a restart too: the results it
+		// announces are kept in the tree (TR-106 DiagnosticsState: they
+		// are retained until the test runs again).
+		return eventRule{}
+	case EventBoot, EventPeriodic:
 		return eventRule{dropOnRestart: true}
 	case EventConnectionRequest:
 		return eventRule{dropOnFailure: true, dropOnRestart: true}

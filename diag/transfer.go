@@ -92,7 +92,7 @@ type sample struct {
 // conn is one connection of a transfer test.
 type conn struct {
 	res Connection
-	cc  *countConn
+	cc  atomic.Pointer[countConn] // read by the sampler while the connection runs
 	err error
 }
 
@@ -127,7 +127,7 @@ func (p *Real) transfer(ctx context.Context, q TransferRequest, upload bool) (Tr
 	snap := func() {
 		s := sample{at: time.Now()}
 		for _, c := range conns {
-			if cc := c.cc; cc != nil {
+			if cc := c.cc.Load(); cc != nil {
 				if upload {
 					s.test += cc.tx.Load()
 				} else {
@@ -277,9 +277,10 @@ func (p *Real) oneTransfer(ctx context.Context, q TransferRequest, ip net.IP, up
 			// and its ACK left: the nearest a socket gets to TR-143's
 			// TCPOpenResponseTime.
 			c.res.TCPOpenResponse = time.Now()
-			c.cc = &countConn{Conn: nc}
+			cc := &countConn{Conn: nc}
+			c.cc.Store(cc)
 			mu.Unlock()
-			return c.cc, nil
+			return cc, nil
 		},
 	}
 	defer tr.CloseIdleConnections()
@@ -313,7 +314,7 @@ func (p *Real) oneTransfer(ctx context.Context, q TransferRequest, ip net.IP, up
 			return fail(ErrCannotResolve, err)
 		case isUnreachable(err):
 			return fail(ErrNoRoute, err)
-		case c.cc == nil:
+		case c.cc.Load() == nil:
 			return fail(ErrInitConnection, err)
 		case ctx.Err() != nil:
 			return ctx.Err()
@@ -326,12 +327,12 @@ func (p *Real) oneTransfer(ctx context.Context, q TransferRequest, ip net.IP, up
 		// end of the transmission as the server saw it (the socket's send
 		// buffer would make "the last byte written" early).
 		mu.Lock()
-		c.res.BOM = unixTime(c.cc.firstTx.Load())
+		c.res.BOM = unixTime(c.cc.Load().firstTx.Load())
 		if c.res.BOM.Before(c.res.ROM) || c.res.BOM.IsZero() {
 			c.res.BOM = c.res.ROM
 		}
 		c.res.EOM = time.Now()
-		c.res.TestBytes = c.cc.tx.Load()
+		c.res.TestBytes = c.cc.Load().tx.Load()
 		mu.Unlock()
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 		if resp.StatusCode/100 != 2 {
@@ -346,9 +347,9 @@ func (p *Real) oneTransfer(ctx context.Context, q TransferRequest, ip net.IP, up
 	mu.Lock()
 	defer mu.Unlock()
 	// BOMTime and EOMTime: the first and the last data packet received.
-	c.res.BOM = unixTime(c.cc.firstRx.Load())
-	c.res.EOM = unixTime(c.cc.lastRx.Load())
-	c.res.TestBytes = c.cc.rx.Load()
+	c.res.BOM = unixTime(c.cc.Load().firstRx.Load())
+	c.res.EOM = unixTime(c.cc.Load().lastRx.Load())
+	c.res.TestBytes = c.cc.Load().rx.Load()
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) && q.Duration > 0 {
 			return context.DeadlineExceeded // a time-based test ends here

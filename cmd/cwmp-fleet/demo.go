@@ -57,6 +57,7 @@ func cmdDemo(args []string) error {
 	cfg.Periodic.Enable, cfg.Periodic.Interval = false, 3600
 	cfg.Notify.PollInterval = 10 * time.Second
 	cfg.UDP.Listen, cfg.Control.Socket = "", "" // the demo opens no port of the agent's defaults
+	cfg.Diagnostics.Mode = "simulated"           // nor sends a probe
 	cc := cfg.CPE(logs.Logger(), logs.Ring)
 	c, err := cpe.Build(cc)
 	if err != nil {
@@ -115,12 +116,56 @@ func cmdDemo(args []string) error {
 	if _, err := call("4. AddObject", &soap.AddObject{ObjectName: table, ParameterKey: "demo-2"}); err != nil {
 		return err
 	}
+	// An IPPing (simulated: the demo sends no probe): the test runs once
+	// the session is over, and the CPE comes back with 8 DIAGNOSTICS
+	// COMPLETE for the ACS to read the results.
+	ping := r + ".IPPingDiagnostics."
+	switch {
+	case sch.Object("Device.IP.Diagnostics.IPPing.") != nil:
+		ping = "Device.IP.Diagnostics.IPPing."
+	case r == "Device":
+		ping = "Device.LAN.IPPingDiagnostics."
+	}
+	if _, err := call("5. Diagnostics: an IPPing requested with SetParameterValues", &soap.SetParameterValues{ParameterKey: "demo-3", ParameterList: []soap.ParameterValue{
+		{Name: ping + "Host", Value: "192.0.2.10", Type: "xsd:string"},
+		{Name: ping + "NumberOfRepetitions", Value: "4", Type: "xsd:unsignedInt"},
+		{Name: ping + "DiagnosticsState", Value: "Requested", Type: "xsd:string"},
+	}}); err != nil {
+		return err
+	}
+	step("6. The test ran after that session; the CPE reports 8 DIAGNOSTICS COMPLETE")
+	if err := acs.WaitFor(ctx, func(a *cwmptest.ACS) bool {
+		ex := a.Logged()
+		return len(ex) > seen && sessionEnded(ex) && hasEvent(ex[seen:], "8 DIAGNOSTICS COMPLETE")
+	}); err != nil {
+		return err
+	}
+	seen = printExchanges(out, acs, seen, *verbose)
+	if _, err := call("7. The ACS reads the results", &soap.GetParameterValues{ParameterNames: []string{ping}}); err != nil {
+		return err
+	}
 	fmt.Fprintf(out, "\nDone: %d HTTP exchanges. The CPE's tree now has PeriodicInformInterval=%s, ParameterKey=%s.\n",
 		len(acs.Exchanges()), c.Tree.MustGet(r+".ManagementServer.PeriodicInformInterval"), c.Tree.MustGet(r+".ManagementServer.ParameterKey"))
 	return nil
 }
 
 func sessionEnded(ex []Exchange) bool { return len(ex) > 0 && ex[len(ex)-1].Status == 204 }
+
+func hasEvent(ex []Exchange, code string) bool {
+	for _, x := range ex {
+		if x.InEnv == nil {
+			continue
+		}
+		if in, ok := x.InEnv.Body.(*soap.Inform); ok {
+			for _, e := range in.Event {
+				if e.EventCode == code {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
 
 // Exchange is a cwmptest exchange, named here for brevity.
 type Exchange = cwmptest.Exchange

@@ -287,4 +287,7 @@ func startCPUProfile(path string) (stop func(), err error) {
 // is not used).
 func fleetDefaults(c *config.Agent) {
 	c.Device.OUI, c.Device.ProductClass, c.Device.SerialNumber = "00D09E", "Sim", "FLEET"
+	// Virtual CPEs never probe from the fleet's host unless asked to
+	// (diagnostics.mode: real, for a fleet of one).
+	c.Diagnostics.Mode = "simulated"
 }

@@ -108,6 +108,15 @@ type Agent struct {
 	Notify      struct {
 		PollInterval time.Duration `yaml:"poll_interval" help:"how often computed parameters with a Notification attribute are read"`
 	} `yaml:"notify"`
+	Diagnostics struct {
+		Mode       string        `yaml:"mode" help:"real: the diagnostics the ACS asks for probe from this host (and UDPEchoConfig's server listens); simulated: believable results, nothing sent (a fleet's default)"`
+		Latency    time.Duration `yaml:"latency" help:"simulated: round-trip time to any host"`
+		Jitter     time.Duration `yaml:"jitter" help:"simulated: spread of the round-trip times (0: a tenth of the latency)"`
+		Loss       float64       `yaml:"loss" help:"simulated: fraction of probes lost, 0 to 1"`
+		Throughput string        `yaml:"throughput" help:"simulated: bit/s of downloads and uploads (k, M, G suffixes)"`
+		Hops       int           `yaml:"hops" help:"simulated: routers a traceroute finds before the host"`
+		Wait       bool          `yaml:"wait" help:"simulated: a test takes as long as its figures say (else it ends at once)"`
+	} `yaml:"diagnostics"`
 	Log cli.Log `yaml:"log"`
 
 	// Mapping holds the mounts of MappingFile (read during validation).
@@ -128,6 +137,7 @@ func Defaults() *Agent {
 	c.UDP.Listen, c.UDP.PersistTimestamp, c.UDP.MaxAhead = ":7547", true, time.Hour
 	c.Periodic.Enable, c.Periodic.Interval = true, 3600
 	c.Parameters = map[string]string{}
+	c.Diagnostics.Mode, c.Diagnostics.Latency, c.Diagnostics.Throughput, c.Diagnostics.Hops = "real", 20*time.Millisecond, "100M", 4
 	c.Control.Socket = "/run/cwmp-agent/agent.sock"
 	c.DHCP.Client.InformInterval = time.Hour
 	c.DHCP.Server.LeaseTime = time.Hour

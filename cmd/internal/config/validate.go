@@ -10,6 +10,7 @@ import (
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/datamodel/backend"
+	"github.com/cwmp-agent/cwmp-agent/diag"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 
@@ -22,7 +23,7 @@ var OUIPattern = regexp.MustCompile(`^[0-9A-F]{6}$`)
 func (c *Agent) validate() []error {
 	var errs []error
 	for _, check := range []func() []error{c.validateACS, c.validateDevice, c.validateListeners, c.validateDHCP,
-		c.validateLog, c.validateMapping} {
+		c.validateLog, c.validateMapping, c.validateDiagnostics} {
 		errs = append(errs, check()...)
 	}
 	if len(errs) == 0 {
@@ -211,4 +212,39 @@ func (c *Agent) validateFactory() []error {
 		return []error{&Error{Key: "parameters", Err: err}}
 	}
 	return nil
+}
+
+func (c *Agent) validateDiagnostics() []error {
+	d := &c.Diagnostics
+	var errs []error
+	switch d.Mode {
+	case "real", "simulated":
+	default:
+		errs = append(errs, bad("diagnostics.mode", "%q: must be real or simulated", d.Mode))
+	}
+	if d.Loss < 0 || d.Loss > 1 {
+		errs = append(errs, bad("diagnostics.loss", "%v: must be from 0 to 1", d.Loss))
+	}
+	if d.Latency < 0 || d.Jitter < 0 {
+		errs = append(errs, bad("diagnostics.latency", "must not be negative"))
+	}
+	if d.Hops < 0 || d.Hops > 63 {
+		errs = append(errs, bad("diagnostics.hops", "%d: must be from 0 to 63", d.Hops))
+	}
+	if _, err := diag.ParseSimulated("", "", "", d.Throughput, 0); err != nil {
+		errs = append(errs, bad("diagnostics.throughput", "%q: %v", d.Throughput, err))
+	}
+	return errs
+}
+
+// Prober is the diagnostics' prober the configuration asks for: nil is
+// the real one (the CPE's default).
+func (c *Agent) Prober() diag.Prober {
+	d := &c.Diagnostics
+	if d.Mode != "simulated" {
+		return nil
+	}
+	s, _ := diag.ParseSimulated("", "", "", d.Throughput, d.Hops) // checked by validate
+	s.Latency, s.Jitter, s.Loss, s.Wait = d.Latency, d.Jitter, d.Loss, d.Wait
+	return s
 }
