@@ -57,7 +57,7 @@ func cmdDemo(args []string) error {
 	cfg.Periodic.Enable, cfg.Periodic.Interval = false, 3600
 	cfg.Notify.PollInterval = 10 * time.Second
 	cfg.UDP.Listen, cfg.Control.Socket = "", "" // the demo opens no port of the agent's defaults
-	cfg.Diagnostics.Mode = "simulated"           // nor sends a probe
+	cfg.Diagnostics.Mode = "simulated"          // nor sends a probe
 	cc := cfg.CPE(logs.Logger(), logs.Ring)
 	c, err := cpe.Build(cc)
 	if err != nil {
