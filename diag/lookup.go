@@ -48,7 +48,7 @@ func (p *Real) NSLookup(ctx context.Context, q LookupRequest) (LookupResult, err
 	for range q.Count {
 		l := Lookup{Server: sip}
 		start := time.Now()
-		var answered, aa bool
+		var answered, aa, refused bool
 		status := "Success"
 		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA} {
 			m := new(dns.Msg)
@@ -72,7 +72,7 @@ func (p *Real) NSLookup(ctx context.Context, q LookupRequest) (LookupResult, err
 			answered = true
 			aa = aa || r.Authoritative
 			if r.Rcode != dns.RcodeSuccess && r.Rcode != dns.RcodeNameError {
-				status = "Error_Other"
+				refused = true // a server may refuse one type and answer the other
 			}
 			for _, rr := range r.Answer {
 				switch a := rr.(type) {
@@ -88,7 +88,12 @@ func (p *Real) NSLookup(ctx context.Context, q LookupRequest) (LookupResult, err
 			}
 		}
 		l.RTT = time.Since(start)
-		if status == "Success" && len(l.Addresses) == 0 {
+		switch {
+		case len(l.Addresses) > 0:
+			status = "Success"
+		case status == "Success" && refused:
+			status = "Error_Other"
+		case status == "Success":
 			status = "Error_HostNameNotResolved"
 		}
 		l.Status, l.Answered, l.Authoritative = status, answered, aa

@@ -236,3 +236,12 @@ func Listen(ns, network, address string) (net.Listener, error) {
 	})
 	return ln, err
 }
+
+// ListenPacket returns a function opening packet sockets inside the named
+// namespace.
+func ListenPacket(ns string) func(network, address string) (net.PacketConn, error) {
+	return func(network, address string) (c net.PacketConn, err error) {
+		err = In(ns, func() error { c, err = net.ListenPacket(network, address); return err })
+		return
+	}
+}
