@@ -121,6 +121,8 @@ type Engine struct {
 
 	echo *EchoServer // nil without UDPEchoConfig or Config.EchoServer
 
+	sessionEnd time.Time // of the last session; owned by Run's goroutine
+
 	mu    sync.Mutex // guards inbox
 	inbox []func()
 	wake  chan struct{}
@@ -223,6 +225,7 @@ func (e *Engine) post(f func()) {
 // communication session with the ACS before starting the diagnostic").
 func (e *Engine) SessionEnded() {
 	e.post(func() {
+		e.sessionEnd = e.cfg.Clock.Now()
 		for _, o := range e.sorted() {
 			if o.pending {
 				o.pending = false
@@ -458,9 +461,26 @@ func (e *Engine) finish(o *object, r result) {
 		e.log.Info("diagnostic ended", "object", o.path, "state", state)
 	}
 	if o.byACS {
+		// A test that ends within moments of the session that asked for
+		// it would start the next session at once, and GenieACS refuses a
+		// session that comes while it still holds the last one's lock
+		// ("CPE already in session", HTTP 400: a retry seconds later).
+		// The event waits until a second has passed since that session.
+		if wait := completeGap - e.cfg.Clock.Now().Sub(e.sessionEnd); wait > 0 {
+			t := e.cfg.Clock.NewTimer(wait)
+			go func() {
+				<-t.C()
+				e.cfg.Complete()
+			}()
+			return
+		}
 		e.cfg.Complete()
 	}
 }
+
+// completeGap is how long after a session a test's completion may start
+// the next one.
+const completeGap = time.Second
 
 // stateValue is the object's own name for an outcome: the error state
 // itself when its enumeration has it, else its most general error.

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/internal/clock"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 )
 
@@ -20,6 +21,7 @@ const ping2 = "Device.IP.Diagnostics.IPPing."
 
 type rig struct {
 	t        *testing.T
+	clock    *clock.Fake
 	tree     *datamodel.Tree
 	eng      *Engine
 	complete atomic.Int32
@@ -32,8 +34,8 @@ func newRig(t *testing.T, s *datamodel.Schema, dir string, p Prober) *rig {
 	tree, err := datamodel.New(s, datamodel.Options{StateDir: dir})
 	require.NoError(t, err)
 	require.NoError(t, tree.Load())
-	r := &rig{t: t, tree: tree, done: make(chan struct{})}
-	r.eng, err = New(Config{Tree: tree, Prober: p, Complete: func() { r.complete.Add(1) }})
+	r := &rig{t: t, tree: tree, done: make(chan struct{}), clock: clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))}
+	r.eng, err = New(Config{Tree: tree, Prober: p, Complete: func() { r.complete.Add(1) }, Clock: r.clock})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -53,6 +55,16 @@ func (r *rig) acs(kv ...string) error {
 		ch = append(ch, datamodel.Change{Path: kv[i], Value: kv[i+1]})
 	}
 	return r.tree.SetValues(ch, datamodel.SetOptions{Origin: datamodel.OriginACS})
+}
+
+// waitComplete waits for n completions, moving the engine's clock on (an
+// event comes a second after the session that asked for the test).
+func (r *rig) waitComplete(n int32) {
+	r.t.Helper()
+	require.Eventually(r.t, func() bool {
+		r.clock.Advance(200 * time.Millisecond)
+		return r.complete.Load() == n
+	}, 10*time.Second, 5*time.Millisecond, "%d completions, want %d", r.complete.Load(), n)
 }
 
 func (r *rig) waitState(path, want string) {
@@ -77,7 +89,9 @@ func TestPingLifeCycle(t *testing.T) {
 	assert.Equal(t, "0", r.tree.MustGet(ping2+"FailureCount"))
 	assert.Equal(t, "192.0.2.7", r.tree.MustGet(ping2+"IPAddressUsed"))
 	assert.Contains(t, []string{"29", "30", "31"}, r.tree.MustGet(ping2+"AverageResponseTime"))
-	assert.Equal(t, int32(1), r.complete.Load())
+	time.Sleep(20 * time.Millisecond)
+	assert.Equal(t, int32(0), r.complete.Load(), "the event waits a second after the session (GenieACS's lock)")
+	r.waitComplete(1)
 
 	// Modifying a test parameter afterwards sets the state back to None.
 	require.NoError(t, r.acs(ping2+"Host", "192.0.2.8"))
@@ -109,7 +123,10 @@ func TestCancelAndRestart(t *testing.T) {
 	r.eng.SessionEnded()
 	r.waitState(ping2+"DiagnosticsState", "Complete")
 	assert.Equal(t, "3", r.tree.MustGet(ping2+"SuccessCount"), "the restarted test's values")
-	time.Sleep(500 * time.Millisecond)
+	r.waitComplete(1)
+	time.Sleep(300 * time.Millisecond)
+	r.clock.Advance(2 * time.Second)
+	time.Sleep(50 * time.Millisecond)
 	assert.Equal(t, int32(1), r.complete.Load(), "one completion for the restarted test")
 
 	// A parameter changed while the test runs terminates it.
@@ -130,7 +147,7 @@ func TestRequestedSurvivesRestart(t *testing.T) {
 	r.stop()
 	r2 := newRig(t, schemas.Device219(), dir, &Simulated{})
 	r2.waitState(ping2+"DiagnosticsState", "Complete")
-	assert.Equal(t, int32(1), r2.complete.Load())
+	r2.waitComplete(1)
 }
 
 // A host that does not resolve ends in Error_CannotResolveHostName, with
@@ -140,7 +157,7 @@ func TestErrorState(t *testing.T) {
 	require.NoError(t, r.acs(ping2+"Host", "nowhere.invalid", ping2+"DiagnosticsState", "Requested"))
 	r.eng.SessionEnded()
 	r.waitState(ping2+"DiagnosticsState", "Error_CannotResolveHostName")
-	assert.Equal(t, int32(1), r.complete.Load())
+	r.waitComplete(1)
 }
 
 // TraceRoute on Device:1.1 (HopHost, NumberOfRouteHops) and Device:2
@@ -194,7 +211,7 @@ func TestEveryDiagnosticCompletes(t *testing.T) {
 	for _, c := range cases {
 		r.waitState(c[0]+"DiagnosticsState", "Complete")
 	}
-	assert.Equal(t, int32(len(cases)), r.complete.Load())
+	r.waitComplete(int32(len(cases)))
 	assert.Equal(t, "3", r.tree.MustGet(ip+"DownloadDiagnostics.IncrementalResultNumberOfEntries"))
 	assert.Equal(t, "2", r.tree.MustGet(ip+"UploadDiagnostics.PerConnectionResultNumberOfEntries"))
 	assert.Equal(t, "3", r.tree.MustGet(ip+"UDPEchoDiagnostics.IndividualPacketResultNumberOfEntries"))
