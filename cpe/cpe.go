@@ -30,6 +30,8 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
 	"github.com/cwmp-agent/cwmp-agent/notify"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
+	"github.com/cwmp-agent/cwmp-agent/soap"
+	"github.com/cwmp-agent/cwmp-agent/swmod"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 	"github.com/cwmp-agent/cwmp-agent/tr111/assoc"
 )
@@ -93,7 +95,10 @@ type Config struct {
 	// diag.Real, whose probes leave this host and which runs the UDP echo
 	// server of UDPEchoConfig. A fleet gives a *diag.Simulated.
 	Diagnostics diag.Prober
-	Logger      *slog.Logger
+	// SoftwareModules installs what ChangeDUState asks for on a Device:2
+	// root; nil is swmod.Virtual (the tables follow, nothing installs).
+	SoftwareModules swmod.Backend
+	Logger          *slog.Logger
 }
 
 // DHCPConfig configures TR-111 Part 1. On an InternetGatewayDevice the
@@ -136,6 +141,7 @@ type CPE struct {
 	DHCPServer *assoc.Server
 	DHCPClient *assoc.Client
 	Diag       *diag.Engine
+	SWMod      *swmod.Manager // nil without Device.SoftwareModules
 	cfg        Config
 	net        *netInfo          // the interface that reaches the ACS (with Host)
 	hosts      map[string]uint32 // LAN hosts by MAC -> Hosts.Host instance
@@ -290,6 +296,25 @@ func Build(cfg Config) (*CPE, error) {
 	if cfg.UDPListen != "" {
 		ac.AppliedAfterSession = func(path string) bool { return tr111.IsClientParam(cfg.Root, path) }
 	}
+	if swmod.Supported(s) {
+		backend := cfg.SoftwareModules
+		if backend == nil {
+			backend = &swmod.Virtual{}
+		}
+		c.SWMod, err = swmod.New(swmod.Config{Tree: tree, Backend: backend,
+			Fetch: func(ctx context.Context, url, user, pass string) (string, error) {
+				return agent.FetchFile(ctx, url, user, pass)
+			},
+			Complete:   func(r []soap.OpResult, key string) { agent.DUStateChangeComplete(r, key) },
+			Autonomous: func(r []soap.OpResult) { agent.AutonomousDUStateChangeComplete(r) },
+			Vendor:     tree.MustGet(cfg.Root + ".DeviceInfo.Manufacturer"), Version: tree.MustGet(cfg.Root + ".DeviceInfo.SoftwareVersion"),
+			StateDir: cfg.StateDir, Clock: cfg.Agent.Clock, Logger: cfg.Logger})
+		if err != nil {
+			c.ConnReq.Close()
+			return nil, err
+		}
+		ac.SoftwareModules = c.SWMod
+	}
 	// Work the ACS's session asked for starts when it ends: a STUN
 	// restart, the diagnostics.
 	ac.AfterSession = func() {
@@ -297,6 +322,9 @@ func Build(cfg Config) (*CPE, error) {
 			c.STUN.Reload()
 		}
 		c.Diag.SessionEnded()
+		if c.SWMod != nil {
+			c.SWMod.SessionEnded()
+		}
 	}
 	agent, err = cwmp.New(ac)
 	if err != nil {
@@ -371,6 +399,17 @@ func Build(cfg Config) (*CPE, error) {
 			})
 		}
 		c.registerAssociation()
+		if c.SWMod != nil {
+			// "du.changed": the device installed, updated or removed a
+			// deployment unit on its own (AutonomousDUStateChangeComplete).
+			c.Control.Register("du.changed", func(a map[string]string) (map[string]string, error) {
+				u := swmod.Unit{UUID: a["uuid"], Name: a["name"], Version: a["version"], Vendor: a["vendor"], Description: a["description"]}
+				if err := c.SWMod.Changed(a["operation"], u, a["url"]); err != nil {
+					return nil, err
+				}
+				return map[string]string{"done": "true"}, nil
+			})
+		}
 		if err := c.Control.Listen(cfg.ControlSocket); err != nil {
 			return nil, err
 		}
@@ -490,6 +529,9 @@ func (c *CPE) Run(ctx context.Context) error {
 	run(c.Agent.Run)
 	run(c.Notify.Run)
 	run(c.Diag.Run)
+	if c.SWMod != nil {
+		run(c.SWMod.Run)
+	}
 	if c.cfg.ConnReqListen != "" {
 		listener("connection_request", c.ConnReq.Serve)
 	}

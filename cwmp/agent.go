@@ -143,7 +143,10 @@ type Config struct {
 	// whatever its outcome, to apply what AppliedAfterSession deferred. It
 	// must not block.
 	AfterSession func()
-	Clock        clock.Clock
+	// SoftwareModules carries out ChangeDUState; nil: the method is not
+	// offered (9000, and GetRPCMethods leaves it out).
+	SoftwareModules SoftwareModules
+	Clock           clock.Clock
 	// UserAgent is sent on every HTTP request; "" is DefaultUserAgent.
 	UserAgent string
 	// Virtual is for fleets and tests.
@@ -194,6 +197,7 @@ type Agent struct {
 	reschedule   bool
 	bootTime     time.Time
 	curInflight  map[uint64]bool // sequence numbers of the Inform in flight, during a session
+	sessionDU    map[uint64]bool // DU state change reports queued before this session's Inform
 	urlChanged   bool
 	urlSet       bool
 	askRPC       bool
@@ -216,6 +220,9 @@ type agentState struct {
 	Transfers    []*Transfer `json:"transfers,omitempty"`
 	NextTransfer uint64      `json:"next_transfer"`
 	RPCMethods   []string    `json:"acs_rpc_methods,omitempty"`
+	// DUCompletions are DU state change reports not yet answered.
+	DUCompletions []*DUCompletion `json:"du_completions,omitempty"`
+	NextDU        uint64          `json:"next_du,omitempty"`
 	// FactoryReset is a FactoryReset the ACS was told would happen and
 	// that has not yet: kept so that a restart before it still does it.
 	FactoryReset bool `json:"factory_reset,omitempty"`
@@ -661,6 +668,7 @@ func (a *Agent) handleURLChange() {
 		a.st.Events = nil
 		a.st.Scheduled = nil
 		a.st.Transfers = nil
+		a.st.DUCompletions = nil
 		a.setRetry(0, time.Time{})
 		url := a.param("ManagementServer.URL")
 		if url != "" {

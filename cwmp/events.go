@@ -24,6 +24,10 @@ const (
 	EventMDownload           EventCode = "M Download"
 	EventMUpload             EventCode = "M Upload"
 	EventMScheduleDownload   EventCode = "M ScheduleDownload"
+	// CWMP 1.2 software modules.
+	EventDUStateChangeComplete           EventCode = "11 DU STATE CHANGE COMPLETE"
+	EventAutonomousDUStateChangeComplete EventCode = "12 AUTONOMOUS DU STATE CHANGE COMPLETE"
+	EventMChangeDUState                  EventCode = "M ChangeDUState"
 )
 
 // MaxInformEvents is the size limit of the Inform Event array (cwmp XSD).
@@ -66,7 +70,10 @@ func ruleOf(c EventCode) eventRule {
 		return eventRule{dropOnRestart: true}
 	case EventConnectionRequest:
 		return eventRule{dropOnFailure: true, dropOnRestart: true}
-	case EventTransferComplete, EventMDownload, EventMUpload, EventMScheduleDownload:
+	case EventTransferComplete, EventMDownload, EventMUpload, EventMScheduleDownload,
+		EventDUStateChangeComplete, EventAutonomousDUStateChangeComplete, EventMChangeDUState:
+		// Delivered by the response to the CPE's own request
+		// (TransferComplete, DUStateChangeComplete...), kept until then.
 		return eventRule{onTransferComplete: true}
 	}
 	return eventRule{dropOnRestart: true}

@@ -33,6 +33,17 @@ var faultStrings = map[int]string{
 	9019: "Download failure: file authentication failure",
 	9020: "Download failure: unable to complete download within specified time windows",
 	9021: "Cancelation of file transfer not permitted in current transfer state",
+	9022: "Invalid UUID Format",
+	9023: "Unknown Execution Environment",
+	9024: "Disabled Execution Environment",
+	9025: "Deployment Unit to Execution Environment Mismatch",
+	9026: "Duplicate Deployment Unit",
+	9027: "System Resources Exceeded",
+	9028: "Unknown Deployment Unit",
+	9029: "Invalid Deployment Unit State",
+	9030: "Invalid Deployment Unit Update - Downgrade not permitted",
+	9031: "Invalid Deployment Unit Update - Version not specified",
+	9032: "Invalid Deployment Unit Update - Version already exists",
 }
 
 // The CPE fault codes by name; the rest of the package uses these.
@@ -179,3 +190,27 @@ func faultStructFor(v soap.Version, code int, detail string) soap.FaultStruct {
 func errNotSaved(err error) error {
 	return faultf(faultInternal, "the agent's state cannot be saved: %v", err)
 }
+
+// Faults of deployment-unit operations (TR-069 A.5.1, CWMP 1.2), which the
+// software modules report in DUStateChangeComplete's results.
+const (
+	FaultRequestDenied   = faultRequestDenied
+	FaultInvalidArgs     = faultInvalidArguments
+	FaultInvalidUUID     = 9022
+	FaultUnknownExecEnv  = 9023
+	FaultDisabledExecEnv = 9024
+	FaultExecEnvMismatch = 9025
+	FaultDuplicateDU     = 9026
+	FaultResourcesDU     = 9027
+	FaultUnknownDU       = 9028
+	FaultInvalidDUState  = 9029
+	FaultDowngrade       = 9030
+	FaultNoVersion       = 9031
+	FaultVersionExists   = 9032
+)
+
+// FaultText is the standard's text for a fault code.
+func FaultText(code int) string { return faultStrings[code] }
+
+// Fault makes an error that carries a fault code (FaultOf reads it back).
+func Fault(code int, format string, args ...any) error { return faultf(code, format, args...) }

@@ -36,7 +36,7 @@ var rpcOrder = []string{
 	"GetRPCMethods", "SetParameterValues", "GetParameterValues", "GetParameterNames",
 	"SetParameterAttributes", "GetParameterAttributes", "AddObject", "DeleteObject",
 	"Reboot", "Download", "Upload", "FactoryReset", "ScheduleInform", "GetQueuedTransfers",
-	"GetAllQueuedTransfers", "ScheduleDownload", "CancelTransfer",
+	"GetAllQueuedTransfers", "ScheduleDownload", "CancelTransfer", "ChangeDUState",
 }
 
 var rpcs map[string]rpcHandler
@@ -61,6 +61,7 @@ func init() {
 		func() (string, rpcHandler) { return handler(soap.V11, (*Agent).getAllQueuedTransfers) },
 		func() (string, rpcHandler) { return handler(soap.V12, (*Agent).scheduleDownload) },
 		func() (string, rpcHandler) { return handler(soap.V12, (*Agent).cancelTransfer) },
+		func() (string, rpcHandler) { return handler(soap.V12, (*Agent).changeDUState) },
 	} {
 		name, r := h()
 		if _, dup := rpcs[name]; dup {
@@ -87,6 +88,9 @@ func (a *Agent) serve(ctx context.Context, s *session, m soap.Message) (soap.Mes
 func (a *Agent) getRPCMethods(_ context.Context, s *session, _ *soap.GetRPCMethods) (soap.Message, error) {
 	var list []string
 	for _, name := range rpcOrder {
+		if name == "ChangeDUState" && a.cfg.SoftwareModules == nil {
+			continue // the root has no SoftwareModules
+		}
 		if s.version >= rpcs[name].since {
 			list = append(list, name)
 		}

@@ -68,6 +68,12 @@ func (a *Agent) session(ctx context.Context) {
 		}
 	}
 
+	// The same for DU state change reports.
+	a.sessionDU = map[uint64]bool{}
+	for _, c := range a.st.DUCompletions {
+		a.sessionDU[c.ID] = true
+	}
+
 	err := a.runSession(ctx, acsURL, events, covered, finished, bootstrap, uint32(retries), n)
 
 	a.curInflight = nil
@@ -408,6 +414,7 @@ func (a *Agent) cpeRequests(finished map[uint64]bool) []cpeRequest {
 			done: func(soap.Message) { a.transferDelivered(id) },
 		})
 	}
+	out = append(out, a.duRequests(a.sessionDU)...)
 	if a.askRPC {
 		out = append(out, cpeRequest{msg: &soap.GetRPCMethods{}, done: func(m soap.Message) {
 			a.askRPC = false

@@ -555,6 +555,9 @@ func NullValue(t Type) string {
 }
 
 func zeroValue(t Type) string {
+	if t.List != nil && t.List.MinItems == 0 {
+		return "" // an empty list, whatever its items' type
+	}
 	switch t.Kind {
 	case Int, UnsignedInt, Long, UnsignedLong:
 		if t.Min != nil && *t.Min > 0 {

@@ -93,7 +93,22 @@ func samples() map[string]*Envelope {
 		"RequestDownloadResponse":            e(NS12, "202", &RequestDownloadResponse{}),
 		"Kicked":                             e(NS12, "203", &Kicked{Command: "cmd", Referer: "http://lan/", Arg: "a", Next: "http://lan/next"}),
 		"KickedResponse":                     e(NS12, "203", &KickedResponse{NextURL: "http://lan/next"}),
-		"Fault-9000":                         e(NS12, "18", &Fault{Code: 9000, String: "Method not supported"}),
+		"ChangeDUState": e(NS12, "18", &ChangeDUState{CommandKey: "du-1", Operations: []DUOperation{
+			{Op: "Install", URL: "http://files.example/app_1.0.ipk", UUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Username: "u", Password: "p", ExecutionEnvRef: "Device.SoftwareModules.ExecEnv.1"},
+			{Op: "Update", UUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Version: "1.1", URL: "http://files.example/app_1.1.ipk"},
+			{Op: "Uninstall", UUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", Version: "1.1", ExecutionEnvRef: "Device.SoftwareModules.ExecEnv.1"}}}),
+		"ChangeDUStateResponse": e(NS12, "18", &ChangeDUStateResponse{}),
+		"DUStateChangeComplete": e(NS12, "204", &DUStateChangeComplete{CommandKey: "du-1", Results: []OpResult{
+			{UUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", DeploymentUnitRef: "Device.SoftwareModules.DeploymentUnit.1", Version: "1.0",
+				CurrentState: "Installed", Resolved: true, ExecutionUnitRefList: "Device.SoftwareModules.ExecutionUnit.1", StartTime: t0, CompleteTime: t0.Add(time.Second)},
+			{UUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c9", CurrentState: "Failed", StartTime: t0, CompleteTime: t0,
+				Fault: FaultStruct{FaultCode: 9028, FaultString: "Unknown Deployment Unit"}}}}),
+		"DUStateChangeCompleteResponse": e(NS12, "204", &DUStateChangeCompleteResponse{}),
+		"AutonomousDUStateChangeComplete": e(NS12, "205", &AutonomousDUStateChangeComplete{Results: []OpResult{
+			{UUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", DeploymentUnitRef: "Device.SoftwareModules.DeploymentUnit.1", Version: "1.0",
+				CurrentState: "Uninstalled", StartTime: t0, CompleteTime: t0, OperationPerformed: "Uninstall"}}}),
+		"AutonomousDUStateChangeCompleteResponse": e(NS12, "205", &AutonomousDUStateChangeCompleteResponse{}),
+		"Fault-9000": e(NS12, "18", &Fault{Code: 9000, String: "Method not supported"}),
 		"Fault-SPV": e(NS12, "2", &Fault{Code: 9003, String: "Invalid arguments", SetParameterValuesFault: []ParameterFault{
 			{ParameterName: "Device.ManagementServer.PeriodicInformInterval", FaultCode: 9007, FaultString: "Invalid parameter value"},
 			{ParameterName: "Device.DeviceInfo.SerialNumber", FaultCode: 9008, FaultString: "Attempt to set a non-writable parameter"}}}),

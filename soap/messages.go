@@ -1,6 +1,7 @@
 package soap
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -145,6 +146,12 @@ func init() {
 		func() Message { return &RequestDownloadResponse{} },
 		func() Message { return &Kicked{} },
 		func() Message { return &KickedResponse{} },
+		func() Message { return &ChangeDUState{} },
+		func() Message { return &ChangeDUStateResponse{} },
+		func() Message { return &DUStateChangeComplete{} },
+		func() Message { return &DUStateChangeCompleteResponse{} },
+		func() Message { return &AutonomousDUStateChangeComplete{} },
+		func() Message { return &AutonomousDUStateChangeCompleteResponse{} },
 	)
 }
 
@@ -1056,3 +1063,215 @@ func (m *KickedResponse) decode(e *etree.Element) error {
 	m.NextURL = d.str("NextURL")
 	return d.err
 }
+
+// ---- ChangeDUState and its completions (CWMP 1.2, A.4.1.10, A.3.3.2, A.3.3.3)
+
+// DUOperation is one operation of a ChangeDUState: an InstallOpStruct,
+// UpdateOpStruct or UninstallOpStruct, told apart on the wire by the
+// Operations element's xsi:type.
+type DUOperation struct {
+	Op              string // "Install", "Update" or "Uninstall"
+	URL             string // Install, Update
+	UUID            string
+	Username        string // Install, Update
+	Password        string // Install, Update
+	ExecutionEnvRef string // Install, Uninstall
+	Version         string // Update, Uninstall
+}
+
+// ChangeDUState asks for operations on deployment units.
+type ChangeDUState struct {
+	Operations []DUOperation
+	CommandKey string
+}
+
+// MaxDUOperations bounds the operations one ChangeDUState may carry.
+const MaxDUOperations = 64
+
+func (*ChangeDUState) Method() string { return "ChangeDUState" }
+func (m *ChangeDUState) encode(w *writer) {
+	for _, op := range m.Operations {
+		w.raw(`<Operations xsi:type="cwmp:` + op.Op + `OpStruct">` + "\n")
+		switch op.Op {
+		case "Install":
+			w.elem("URL", op.URL)
+			w.elem("UUID", op.UUID)
+			w.elem("Username", op.Username)
+			w.elem("Password", op.Password)
+			w.elem("ExecutionEnvRef", op.ExecutionEnvRef)
+		case "Update":
+			w.elem("UUID", op.UUID)
+			w.elem("Version", op.Version)
+			w.elem("URL", op.URL)
+			w.elem("Username", op.Username)
+			w.elem("Password", op.Password)
+		case "Uninstall":
+			w.elem("UUID", op.UUID)
+			w.elem("Version", op.Version)
+			w.elem("ExecutionEnvRef", op.ExecutionEnvRef)
+		}
+		w.raw("</Operations>\n")
+	}
+	w.elem("CommandKey", m.CommandKey)
+}
+func (m *ChangeDUState) decode(e *etree.Element) error {
+	d := newDec(m, e)
+	for _, c := range e.ChildElements() {
+		if c.Tag != "Operations" {
+			continue
+		}
+		if len(m.Operations) == MaxDUOperations {
+			d.fail("Operations", fmt.Errorf("more than %d operations", MaxDUOperations))
+			break
+		}
+		// The type is the xsi:type's local part ("cwmp:InstallOpStruct");
+		// without one, the children tell (URL and no Version: Install).
+		typ := xsiType(c)
+		if i := strings.IndexByte(typ, ':'); i >= 0 {
+			typ = typ[i+1:]
+		}
+		od := d.sub(c)
+		op := DUOperation{Op: strings.TrimSuffix(typ, "OpStruct"), URL: strings.TrimSpace(od.str("URL")), UUID: strings.TrimSpace(od.str("UUID")),
+			Username: od.str("Username"), Password: od.str("Password"), ExecutionEnvRef: strings.TrimSpace(od.str("ExecutionEnvRef")),
+			Version: strings.TrimSpace(od.str("Version"))}
+		if typ == "" {
+			switch {
+			case child(c, "URL") != nil && child(c, "Version") == nil:
+				op.Op = "Install"
+			case child(c, "URL") != nil:
+				op.Op = "Update"
+			default:
+				op.Op = "Uninstall"
+			}
+		}
+		switch op.Op {
+		case "Install", "Update", "Uninstall":
+		default:
+			d.fail("Operations", fmt.Errorf("unknown operation type %q", typ))
+		}
+		m.Operations = append(m.Operations, op)
+	}
+	if len(m.Operations) == 0 {
+		d.fail("Operations", errMissing)
+	}
+	m.CommandKey = d.str("CommandKey")
+	return d.err
+}
+
+// ChangeDUStateResponse is empty.
+type ChangeDUStateResponse struct{}
+
+func (*ChangeDUStateResponse) Method() string              { return "ChangeDUStateResponse" }
+func (*ChangeDUStateResponse) encode(*writer)              {}
+func (*ChangeDUStateResponse) decode(*etree.Element) error { return nil }
+
+// OpResult is one OpResultStruct (AutonOpResultStruct with
+// OperationPerformed).
+type OpResult struct {
+	UUID                 string
+	DeploymentUnitRef    string
+	Version              string
+	CurrentState         string // Installed, Uninstalled, Failed
+	Resolved             bool
+	ExecutionUnitRefList string
+	StartTime            time.Time
+	CompleteTime         time.Time
+	Fault                FaultStruct
+	OperationPerformed   string // autonomous only: Install, Update, Uninstall
+}
+
+func encodeOpResults(w *writer, results []OpResult, auton bool) {
+	for _, r := range results {
+		typ := "OpResultStruct"
+		if auton {
+			typ = "AutonOpResultStruct"
+		}
+		w.raw(`<Results xsi:type="cwmp:` + typ + `">` + "\n")
+		w.elem("UUID", r.UUID)
+		w.elem("DeploymentUnitRef", r.DeploymentUnitRef)
+		w.elem("Version", r.Version)
+		w.elem("CurrentState", r.CurrentState)
+		w.bool("Resolved", r.Resolved)
+		w.elem("ExecutionUnitRefList", r.ExecutionUnitRefList)
+		w.time("StartTime", r.StartTime)
+		w.time("CompleteTime", r.CompleteTime)
+		w.raw("<Fault>\n")
+		w.int("FaultCode", int64(r.Fault.FaultCode))
+		w.elem("FaultString", r.Fault.FaultString)
+		w.raw("</Fault>\n")
+		if auton {
+			w.elem("OperationPerformed", r.OperationPerformed)
+		}
+		w.raw("</Results>\n")
+	}
+}
+
+func decodeOpResults(d *dec, e *etree.Element) []OpResult {
+	var out []OpResult
+	for _, c := range e.ChildElements() {
+		if c.Tag != "Results" {
+			continue
+		}
+		rd := d.sub(c)
+		fd := d.sub(child(c, "Fault"))
+		out = append(out, OpResult{UUID: rd.str("UUID"), DeploymentUnitRef: rd.str("DeploymentUnitRef"), Version: rd.str("Version"),
+			CurrentState: rd.str("CurrentState"), Resolved: rd.bool("Resolved"), ExecutionUnitRefList: rd.str("ExecutionUnitRefList"),
+			StartTime: rd.time("StartTime"), CompleteTime: rd.time("CompleteTime"),
+			Fault:              FaultStruct{FaultCode: fd.int("FaultCode"), FaultString: fd.str("FaultString")},
+			OperationPerformed: rd.str("OperationPerformed")})
+		for _, x := range []*dec{rd, fd} {
+			if x.err != nil && d.err == nil {
+				d.err = x.err
+			}
+		}
+	}
+	return out
+}
+
+// DUStateChangeComplete reports the results of a ChangeDUState, in the
+// order of its operations.
+type DUStateChangeComplete struct {
+	Results    []OpResult
+	CommandKey string
+}
+
+func (*DUStateChangeComplete) Method() string { return "DUStateChangeComplete" }
+func (m *DUStateChangeComplete) encode(w *writer) {
+	encodeOpResults(w, m.Results, false)
+	w.elem("CommandKey", m.CommandKey)
+}
+func (m *DUStateChangeComplete) decode(e *etree.Element) error {
+	d := newDec(m, e)
+	m.Results = decodeOpResults(d, e)
+	m.CommandKey = d.str("CommandKey")
+	return d.err
+}
+
+// DUStateChangeCompleteResponse is empty.
+type DUStateChangeCompleteResponse struct{}
+
+func (*DUStateChangeCompleteResponse) Method() string              { return "DUStateChangeCompleteResponse" }
+func (*DUStateChangeCompleteResponse) encode(*writer)              {}
+func (*DUStateChangeCompleteResponse) decode(*etree.Element) error { return nil }
+
+// AutonomousDUStateChangeComplete reports changes the CPE made on its own.
+type AutonomousDUStateChangeComplete struct{ Results []OpResult }
+
+func (*AutonomousDUStateChangeComplete) Method() string { return "AutonomousDUStateChangeComplete" }
+func (m *AutonomousDUStateChangeComplete) encode(w *writer) {
+	encodeOpResults(w, m.Results, true)
+}
+func (m *AutonomousDUStateChangeComplete) decode(e *etree.Element) error {
+	d := newDec(m, e)
+	m.Results = decodeOpResults(d, e)
+	return d.err
+}
+
+// AutonomousDUStateChangeCompleteResponse is empty.
+type AutonomousDUStateChangeCompleteResponse struct{}
+
+func (*AutonomousDUStateChangeCompleteResponse) Method() string {
+	return "AutonomousDUStateChangeCompleteResponse"
+}
+func (*AutonomousDUStateChangeCompleteResponse) encode(*writer)              {}
+func (*AutonomousDUStateChangeCompleteResponse) decode(*etree.Element) error { return nil }

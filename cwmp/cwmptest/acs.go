@@ -69,10 +69,13 @@ type Exchange struct {
 
 // Device is what the ACS knows of one CPE.
 type Device struct {
-	ID         string // OUI-ProductClass-SerialNumber (OUI-SerialNumber without class)
-	Informs    []*soap.Inform
-	Sessions   int // completed sessions (ended with 204)
-	Transfers  []*soap.TransferComplete
+	ID        string // OUI-ProductClass-SerialNumber (OUI-SerialNumber without class)
+	Informs   []*soap.Inform
+	Sessions  int // completed sessions (ended with 204)
+	Transfers []*soap.TransferComplete
+	// DUChanges are the DUStateChangeComplete and
+	// AutonomousDUStateChangeComplete messages received.
+	DUChanges  []soap.Message
 	Params     map[string]string // latest values seen in Informs and answers
 	queue      []*Call
 	lastInform time.Time
@@ -321,6 +324,7 @@ func (a *ACS) Device(id string) *Device {
 	cp := *d
 	cp.Informs = append([]*soap.Inform(nil), d.Informs...)
 	cp.Transfers = append([]*soap.TransferComplete(nil), d.Transfers...)
+	cp.DUChanges = append([]soap.Message(nil), d.DUChanges...)
 	cp.Params = make(map[string]string, len(d.Params))
 	for k, v := range d.Params {
 		cp.Params[k] = v
@@ -606,6 +610,12 @@ func (a *ACS) handle(r *http.Request, body []byte, e *soap.Envelope, derr error)
 		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.TransferCompleteResponse{}}).Encode(), hdr)
 	case *soap.AutonomousTransferComplete:
 		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.AutonomousTransferCompleteResponse{}}).Encode(), hdr)
+	case *soap.DUStateChangeComplete:
+		d.DUChanges = append(d.DUChanges, m)
+		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.DUStateChangeCompleteResponse{}}).Encode(), hdr)
+	case *soap.AutonomousDUStateChangeComplete:
+		d.DUChanges = append(d.DUChanges, m)
+		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.AutonomousDUStateChangeCompleteResponse{}}).Encode(), hdr)
 	case *soap.GetRPCMethods:
 		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.GetRPCMethodsResponse{
 			MethodList: []string{"Inform", "GetRPCMethods", "TransferComplete"}}}).Encode(), hdr)

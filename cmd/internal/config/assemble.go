@@ -59,8 +59,9 @@ func (c *Agent) CPE(log *slog.Logger, ring *logring.Ring) cpe.Config {
 			ResolvConf: d.Client.ResolvConf, ServerInterface: d.Server.Interface, PoolStart: d.Server.PoolStart,
 			PoolEnd: d.Server.PoolEnd, LeaseTime: d.Server.LeaseTime, Router: d.Server.Router, DNS: d.Server.DNS,
 			PresenceInterval: d.Presence},
-		Mapping:     c.Mapping,
-		Diagnostics: c.Prober(),
-		Logger:      log,
+		Mapping:         c.Mapping,
+		Diagnostics:     c.Prober(),
+		SoftwareModules: c.SoftwareBackend(),
+		Logger:          log,
 	}
 }

@@ -117,6 +117,12 @@ type Agent struct {
 		Hops       int           `yaml:"hops" help:"simulated: routers a traceroute finds before the host"`
 		Wait       bool          `yaml:"wait" help:"simulated: a test takes as long as its figures say (else it ends at once)"`
 	} `yaml:"diagnostics"`
+	SoftwareModules struct {
+		Hook          string `yaml:"hook" help:"command that installs, updates and removes deployment units for ChangeDUState (Device:2; see README); empty: virtual (the tables follow, nothing installs)"`
+		FailInstall   int    `yaml:"fail_install" help:"virtual: fault code every Install ends with (0: none)"`
+		FailUpdate    int    `yaml:"fail_update" help:"virtual: fault code every Update ends with (0: none)"`
+		FailUninstall int    `yaml:"fail_uninstall" help:"virtual: fault code every Uninstall ends with (0: none)"`
+	} `yaml:"software_modules"`
 	Log cli.Log `yaml:"log"`
 
 	// Mapping holds the mounts of MappingFile (read during validation).

@@ -12,6 +12,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/datamodel/backend"
 	"github.com/cwmp-agent/cwmp-agent/diag"
 	"github.com/cwmp-agent/cwmp-agent/soap"
+	"github.com/cwmp-agent/cwmp-agent/swmod"
 )
 
 // OUIPattern is what device.oui must match (TR-106: six upper-case hex
@@ -23,7 +24,7 @@ var OUIPattern = regexp.MustCompile(`^[0-9A-F]{6}$`)
 func (c *Agent) validate() []error {
 	var errs []error
 	for _, check := range []func() []error{c.validateACS, c.validateDevice, c.validateListeners, c.validateDHCP,
-		c.validateLog, c.validateMapping, c.validateDiagnostics} {
+		c.validateLog, c.validateMapping, c.validateDiagnostics, c.validateSoftware} {
 		errs = append(errs, check()...)
 	}
 	if len(errs) == 0 {
@@ -247,4 +248,35 @@ func (c *Agent) Prober() diag.Prober {
 	s, _ := diag.ParseSimulated("", "", "", d.Throughput, d.Hops) // checked by validate
 	s.Latency, s.Jitter, s.Loss, s.Wait = d.Latency, d.Jitter, d.Loss, d.Wait
 	return s
+}
+
+func (c *Agent) validateSoftware() []error {
+	sm := &c.SoftwareModules
+	var errs []error
+	for key, code := range map[string]int{"fail_install": sm.FailInstall, "fail_update": sm.FailUpdate, "fail_uninstall": sm.FailUninstall} {
+		// The faults a deployment-unit operation may report
+		// (cwmp-1-2.xsd DeploymentUnitCPEFaultCodeType).
+		switch {
+		case code == 0, code == 9001, code == 9003, code == 9012, code == 9013, code >= 9015 && code <= 9018, code >= 9022 && code <= 9032:
+		default:
+			errs = append(errs, bad("software_modules."+key, "%d: not a fault a deployment unit operation reports (9001, 9003, 9012, 9013, 9015-9018, 9022-9032)", code))
+		}
+	}
+	return errs
+}
+
+// SoftwareBackend is what installs deployment units: the hook when one is
+// configured, else the virtual backend.
+func (c *Agent) SoftwareBackend() swmod.Backend {
+	sm := &c.SoftwareModules
+	if sm.Hook != "" {
+		return &swmod.Hook{Command: sm.Hook}
+	}
+	fail := map[string]int{}
+	for op, code := range map[string]int{"install": sm.FailInstall, "update": sm.FailUpdate, "uninstall": sm.FailUninstall} {
+		if code != 0 {
+			fail[op] = code
+		}
+	}
+	return &swmod.Virtual{Fail: fail}
 }
