@@ -283,10 +283,11 @@ func Build(cfg Config) (*CPE, error) {
 	if ac.UploadSource == nil {
 		ac.UploadSource = c.uploadSource
 	}
-	prober, realProbes := cfg.Diagnostics, false
+	prober := cfg.Diagnostics
 	if prober == nil {
-		prober, realProbes = &diag.Real{Logger: cfg.Logger}, true
+		prober = &diag.Real{Logger: cfg.Logger}
 	}
+	_, realProbes := prober.(*diag.Real)
 	c.Diag, err = diag.New(diag.Config{Tree: tree, Prober: prober, Complete: func() { trigger(cwmp.EventDiagnosticsComplete) },
 		Interface: c.diagInterface, EchoServer: realProbes, Clock: cfg.Agent.Clock, Logger: cfg.Logger})
 	if err != nil {

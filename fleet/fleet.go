@@ -25,6 +25,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cpe"
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/diag"
 	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
@@ -121,6 +122,20 @@ func New(cfg Config) (*Fleet, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Base.Root == "" {
+		// The root names the CPEs' own values (serial numbers, credentials).
+		s, err := cpe.ModelSchema(cfg.Base)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Base.Root = s.RootName()
+	}
+	if cfg.Base.Diagnostics == nil {
+		// Virtual CPEs answer diagnostics with simulated results: a
+		// fleet never probes from its host unless its configuration
+		// gives a real prober (a fleet of one).
+		cfg.Base.Diagnostics = &diag.Simulated{}
 	}
 	f := &Fleet{cfg: cfg, log: cfg.Logger.With("component", "fleet"), Stats: newStats(), byPath: map[string]*Device{}, byUser: map[string]*Device{}}
 	tc, err := cwmp.ClientTLS(cfg.Base.Agent.TLS)

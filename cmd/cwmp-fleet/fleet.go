@@ -60,6 +60,9 @@ func cmdFleet(args []string) error {
 		}
 		sources = n
 	}
+	if cfg.Diagnostics.Mode == "real" && *count > 1 {
+		return fmt.Errorf("diagnostics.mode real sends real probes from this host for every CPE: only with --count 1")
+	}
 	logs := cli.NewLogs(cfg.Log.Level, cfg.Log.Format, cli.Stderr)
 	base := cfg.CPE(logs.Logger(), logs.Ring)
 	base.Agent.UserAgent = "cwmp-fleet/" + version

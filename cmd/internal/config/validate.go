@@ -238,12 +238,11 @@ func (c *Agent) validateDiagnostics() []error {
 	return errs
 }
 
-// Prober is the diagnostics' prober the configuration asks for: nil is
-// the real one (the CPE's default).
+// Prober is the diagnostics' prober the configuration asks for.
 func (c *Agent) Prober() diag.Prober {
 	d := &c.Diagnostics
 	if d.Mode != "simulated" {
-		return nil
+		return &diag.Real{}
 	}
 	s, _ := diag.ParseSimulated("", "", "", d.Throughput, d.Hops) // checked by validate
 	s.Latency, s.Jitter, s.Loss, s.Wait = d.Latency, d.Jitter, d.Loss, d.Wait
