@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 
@@ -137,3 +138,33 @@ func TestTransferStateHasOneOwner(t *testing.T) {
 }
 
 func itoa(n uint32) string { return strconv.FormatUint(uint64(n), 10) }
+
+// TestDiagnosticsCompleteSurvivesARestart: 8 DIAGNOSTICS COMPLETE and a
+// DUStateChangeComplete the ACS has not taken (its sessions fail) are
+// still delivered after a restart, as the results they announce are kept.
+func TestDiagnosticsCompleteSurvivesARestart(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.acs.WaitInform(h.ctx(), testID, 1)
+	require.NoError(t, err)
+	h.acs.FailInforms(1<<30, 500)
+	h.agent.Trigger(EventDiagnosticsComplete, "")
+	h.agent.DUStateChangeComplete([]soap.OpResult{{UUID: "6ba7b810-9dad-11d1-80b4-00c04fd430c8", CurrentState: "Installed"}}, "du-k")
+	require.Eventually(t, func() bool {
+		n := 0
+		for _, e := range h.agent.Pending() {
+			if e.Code == EventDiagnosticsComplete || e.Code == EventMChangeDUState {
+				n++
+			}
+		}
+		return n == 2
+	}, 5*time.Second, 5*time.Millisecond)
+	time.Sleep(100 * time.Millisecond) // a failed session or two
+	seen := len(h.acs.Device(testID).Informs)
+	h.acs.FailInforms(0, 0)
+	h.restart()
+	inf, err := h.acs.WaitEventAfter(h.ctx(), testID, "8 DIAGNOSTICS COMPLETE", seen)
+	require.NoError(t, err)
+	assert.Contains(t, events(inf), "M ChangeDUState(du-k)")
+	assert.Contains(t, events(inf), "11 DU STATE CHANGE COMPLETE")
+	require.NoError(t, h.acs.WaitFor(h.ctx(), func(a *cwmptest.ACS) bool { return len(a.Devs()[testID].DUChanges) == 1 }))
+}
