@@ -713,6 +713,12 @@ func ConnectionRequestFrom(ctx context.Context, from net.IP, url, user, pass str
 		defer tr.CloseIdleConnections()
 		client = &http.Client{Transport: tr}
 	}
+	return ConnectionRequestVia(ctx, client, url, user, pass)
+}
+
+// ConnectionRequestVia is ConnectionRequest through a given client (one
+// that dials from a network namespace).
+func ConnectionRequestVia(ctx context.Context, client *http.Client, url, user, pass string) (int, error) {
 	var c digest.Client
 	c.Username, c.Password = user, pass
 	for attempt := 0; attempt < 2; attempt++ {
