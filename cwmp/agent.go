@@ -198,10 +198,12 @@ type Agent struct {
 	bootTime     time.Time
 	curInflight  map[uint64]bool // sequence numbers of the Inform in flight, during a session
 	sessionDU    map[uint64]bool // DU state change reports queued before this session's Inform
-	urlChanged   bool
-	urlSet       bool
-	askRPC       bool
-	rebootReq    *rebootRequest
+	// noCompression holds the ACS URLs that refused a compressed request.
+	noCompression map[string]bool
+	urlChanged    bool
+	urlSet        bool
+	askRPC        bool
+	rebootReq     *rebootRequest
 }
 
 type rebootRequest struct {

@@ -182,6 +182,16 @@ func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.Eve
 		return err
 	}
 	x.userAgent = a.cfg.UserAgent
+	if coding := contentCoding(a.param("ManagementServer.HTTPCompression")); coding != "" && !a.noCompression[acsURL] {
+		x.compress = coding
+		x.refused = func() {
+			a.log.Warn("the ACS refused a compressed request (415): compression off for this ACS", "coding", coding)
+			if a.noCompression == nil {
+				a.noCompression = map[string]bool{}
+			}
+			a.noCompression[acsURL] = true
+		}
+	}
 	if a.cfg.ConnReq != nil {
 		a.cfg.ConnReq.Refresh(acsURL)
 	}

@@ -124,6 +124,10 @@ type exchanger struct {
 	cookies   []*http.Cookie
 	redirects int
 	userAgent string
+	// compress is the Content-Encoding of the POSTs ("" none); refused
+	// is called when the ACS answered a compressed one with 415.
+	compress string
+	refused  func()
 }
 
 func newExchanger(client *http.Client, acsURL, user, pass string, timeout time.Duration) (*exchanger, error) {
@@ -178,15 +182,27 @@ func (x *exchanger) post(ctx context.Context, body []byte) ([]byte, error) {
 	authTried := false
 	for {
 		rctx, cancel := context.WithTimeout(ctx, x.timeout)
-		req, err := http.NewRequestWithContext(rctx, http.MethodPost, x.url.String(), bytes.NewReader(body))
+		wire, coding := body, ""
+		if body != nil && x.compress != "" {
+			if c, err := compressBody(x.compress, body); err == nil {
+				wire, coding = c, x.compress
+			}
+		}
+		req, err := http.NewRequestWithContext(rctx, http.MethodPost, x.url.String(), bytes.NewReader(wire))
 		if err != nil {
 			cancel()
 			return nil, err
 		}
-		req.ContentLength = int64(len(body))
+		req.ContentLength = int64(len(wire))
 		if body != nil {
 			req.Header.Set("Content-Type", contentTypeSOAP)
 			req.Header["SOAPAction"] = []string{""}
+		}
+		if coding != "" {
+			req.Header.Set("Content-Encoding", coding)
+		}
+		if x.compress != "" {
+			req.Header.Set("Accept-Encoding", "gzip, deflate")
 		}
 		req.Header.Set("User-Agent", x.userAgent)
 		for _, c := range x.cookies {
@@ -212,7 +228,17 @@ func (x *exchanger) post(ctx context.Context, body []byte) ([]byte, error) {
 			if len(data) > soap.MaxMessageSize {
 				return nil, soap.ErrTooLarge
 			}
-			return data, nil
+			return decompressBody(resp.Header.Get("Content-Encoding"), data)
+		case http.StatusUnsupportedMediaType:
+			if coding == "" {
+				return nil, &HTTPError{Status: resp.StatusCode}
+			}
+			// The ACS does not read compressed requests: the same
+			// message again, plain, and no compression from now on.
+			x.compress = ""
+			if x.refused != nil {
+				x.refused()
+			}
 		case http.StatusUnauthorized:
 			if authTried {
 				return nil, ErrAuthFailed

@@ -9,6 +9,8 @@ package cwmptest
 
 import (
 	"bytes"
+	"compress/gzip"
+	"compress/zlib"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -106,6 +108,10 @@ type ACS struct {
 
 	srv *http.Server
 	ln  net.Listener
+
+	// Compression (guarded by mu).
+	refuseCompressed, gzipResponses bool
+	compressedIn                    int
 
 	mu       sync.Mutex // guards everything below
 	auth     Auth
@@ -467,6 +473,22 @@ func (a *ACS) serve(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return
 	}
+	a.mu.Lock()
+	refuse, gzipOut := a.refuseCompressed, a.gzipResponses
+	if ce := r.Header.Get("Content-Encoding"); ce != "" {
+		a.compressedIn++
+	}
+	a.mu.Unlock()
+	if ce := r.Header.Get("Content-Encoding"); ce != "" {
+		if refuse {
+			http.Error(w, "no compressed requests", http.StatusUnsupportedMediaType)
+			return
+		}
+		if body, err = inflate(ce, body); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		body = nil
 	}
@@ -508,6 +530,14 @@ func (a *ACS) serve(w http.ResponseWriter, r *http.Request) {
 		for _, v := range vs {
 			w.Header().Add(k, v)
 		}
+	}
+	if out != nil && gzipOut && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+		var b bytes.Buffer
+		zw := gzip.NewWriter(&b)
+		zw.Write(out)
+		zw.Close()
+		out = b.Bytes()
+		w.Header().Set("Content-Encoding", "gzip")
 	}
 	if out != nil {
 		w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
@@ -743,4 +773,47 @@ func ConnectionRequestVia(ctx context.Context, client *http.Client, url, user, p
 		}
 	}
 	return 0, errors.New("cwmptest: unreachable")
+}
+
+// inflate undoes a request's Content-Encoding (gzip or deflate).
+func inflate(coding string, body []byte) ([]byte, error) {
+	var r io.Reader
+	switch coding {
+	case "gzip":
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		r = zr
+	case "deflate":
+		zr, err := zlib.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, err
+		}
+		r = zr
+	default:
+		return nil, fmt.Errorf("cwmptest: Content-Encoding %q", coding)
+	}
+	return io.ReadAll(io.LimitReader(r, soap.MaxMessageSize+1))
+}
+
+// RefuseCompressed makes the ACS answer compressed requests with 415.
+func (a *ACS) RefuseCompressed(on bool) {
+	a.mu.Lock()
+	a.refuseCompressed = on
+	a.mu.Unlock()
+}
+
+// GzipResponses makes the ACS gzip its answers to CPEs that accept it.
+func (a *ACS) GzipResponses(on bool) {
+	a.mu.Lock()
+	a.gzipResponses = on
+	a.mu.Unlock()
+}
+
+// CompressedRequests counts the POSTs that came with a Content-Encoding.
+func (a *ACS) CompressedRequests() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.compressedIn
 }

@@ -36,6 +36,8 @@ var targets = []target{
 	{Bench: "BenchmarkGPV10kPipeline", Metric: "ns/op", Max: 25e6, Unit: "ms", What: "GetParameterValues of 10,000 parameters: decode, read, encode"},
 	{Bench: "BenchmarkGPV10kPipeline", Metric: "B/op", Max: 30e6, Unit: "MB", What: "... memory allocated"},
 	{Bench: "BenchmarkGPVPartialPath10k", Metric: "ns/op", Unit: "ms", What: "GetParameterValues of one partial path expanding to 10,000"},
+	{Bench: "BenchmarkCompressGPVResponse10k/gzip", Metric: "wire-bytes", Unit: "", What: "HTTP compression: a 10,000-value GetParameterValuesResponse of 1.5 MB, gzipped (bytes on the wire)"},
+	{Bench: "BenchmarkCompressGPVResponse10k/gzip", Metric: "ns/op", Unit: "ms", What: "... the CPU it costs (ms)"},
 	{Bench: "BenchmarkGPVDevice2Tree10k", Metric: "ns/op", Max: 15e6, Unit: "ms", What: "GetParameterValues of Device. on a Device:2.19 tree of 10,000 parameters: decode, read, encode"},
 	{Bench: "BenchmarkStartupDevice2", Metric: "start-ms", Max: 150, Unit: "", What: "agent start-up with the whole Device:2.19 model, until its control socket answers (ms)"},
 	{Bench: "BenchmarkStartupDevice2", Metric: "RSS-extra-MB", Max: 12, Unit: "", What: "... resident memory beyond the same agent with Device:1.1 (MB)"},
