@@ -194,6 +194,11 @@ type Agent struct {
 	retryCount   int
 	retryAt      time.Time
 	nextPeriodic time.Time
+	// nextHeartbeat is the next 14 HEARTBEAT instant (HeartbeatPolicy),
+	// heartbeat that one is due.
+	nextHeartbeat time.Time
+	heartbeat     bool
+	heartbeatOnly bool // the session running is a heartbeat
 	reschedule   bool
 	bootTime     time.Time
 	curInflight  map[uint64]bool // sequence numbers of the Inform in flight, during a session
@@ -307,7 +312,11 @@ func New(cfg Config) (*Agent, error) {
 	}
 	a.setBootTime(a.clock.Now())
 	ms := a.root + ".ManagementServer."
-	for _, p := range []string{"PeriodicInformEnable", "PeriodicInformInterval", "PeriodicInformTime"} {
+	for _, p := range []string{"PeriodicInformEnable", "PeriodicInformInterval", "PeriodicInformTime",
+		"HeartbeatPolicy.Enable", "HeartbeatPolicy.ReportingInterval", "HeartbeatPolicy.InitiationTime"} {
+		if cfg.Tree.Schema().Param(ms+p) == nil {
+			continue // HeartbeatPolicy is Device:2's (TR-069 Annex O)
+		}
 		cfg.Tree.OnChange(ms+p, func(datamodel.Event) { a.tasks.post(func() { a.reschedule = true }) })
 	}
 	cfg.Tree.OnChange(ms+"URL", a.onURLChange)
@@ -537,6 +546,13 @@ func (a *Agent) Run(ctx context.Context) error {
 		// the schedule's future and became the next periodic instant.
 		now := a.clock.Now()
 		a.schedule(now)
+		if a.heartbeat && a.rebootReq == nil {
+			// A heartbeat session carries 14 HEARTBEAT alone (TR-069
+			// Annex O); the events queued meanwhile go in the next one.
+			a.heartbeat = false
+			a.heartbeatSession(ctx)
+			continue
+		}
 		if a.ready(now) {
 			a.session(ctx)
 			continue
@@ -570,6 +586,7 @@ func (a *Agent) nextWake(now time.Time) time.Duration {
 		}
 	}
 	consider(a.nextPeriodic)
+	consider(a.nextHeartbeat)
 	if len(a.st.Events) > 0 {
 		consider(a.retryAt)
 	}
@@ -589,6 +606,11 @@ func (a *Agent) schedule(now time.Time) {
 	if a.reschedule {
 		a.reschedule = false
 		a.nextPeriodic = a.periodicAfter(now)
+		a.nextHeartbeat = a.heartbeatAfter(now)
+	}
+	if !a.nextHeartbeat.IsZero() && !now.Before(a.nextHeartbeat) {
+		a.heartbeat = true
+		a.nextHeartbeat = a.heartbeatAfter(now)
 	}
 	if !a.nextPeriodic.IsZero() && !now.Before(a.nextPeriodic) {
 		a.addEvent(EventPeriodic, "", noInflight)
@@ -618,13 +640,27 @@ func (a *Agent) periodicAfter(now time.Time) time.Time {
 	if a.param("ManagementServer.PeriodicInformEnable") != "true" {
 		return time.Time{}
 	}
-	sec, err := strconv.ParseUint(a.param("ManagementServer.PeriodicInformInterval"), 10, 32)
+	return a.instantAfter(now, "ManagementServer.PeriodicInformInterval", "ManagementServer.PeriodicInformTime")
+}
+
+// heartbeatAfter is the next heartbeat instant: HeartbeatPolicy's
+// InitiationTime + n*ReportingInterval, the same rule as the periodic
+// Informs' (the Unknown Time: a phase of the CPE's choosing).
+func (a *Agent) heartbeatAfter(now time.Time) time.Time {
+	if a.param("ManagementServer.HeartbeatPolicy.Enable") != "true" {
+		return time.Time{}
+	}
+	return a.instantAfter(now, "ManagementServer.HeartbeatPolicy.ReportingInterval", "ManagementServer.HeartbeatPolicy.InitiationTime")
+}
+
+func (a *Agent) instantAfter(now time.Time, intervalParam, timeParam string) time.Time {
+	sec, err := strconv.ParseUint(a.param(intervalParam), 10, 32)
 	if err != nil || sec == 0 {
 		return time.Time{}
 	}
 	interval := time.Duration(sec) * time.Second
 	ref := a.bootTime.Add(a.cfg.Virtual.PeriodicPhase)
-	if t, err := soap.ParseTime(a.param("ManagementServer.PeriodicInformTime")); err == nil && !t.IsZero() {
+	if t, err := soap.ParseTime(a.param(timeParam)); err == nil && !t.IsZero() {
 		ref = t
 	}
 	if ref.After(now) {

@@ -28,6 +28,8 @@ const (
 	EventDUStateChangeComplete           EventCode = "11 DU STATE CHANGE COMPLETE"
 	EventAutonomousDUStateChangeComplete EventCode = "12 AUTONOMOUS DU STATE CHANGE COMPLETE"
 	EventMChangeDUState                  EventCode = "M ChangeDUState"
+	// TR-069 Amendment 6 Annex O.
+	EventHeartbeat EventCode = "14 HEARTBEAT"
 )
 
 // MaxInformEvents is the size limit of the Inform Event array (cwmp XSD).

@@ -413,6 +413,9 @@ func (a *Agent) informAccepted(covered map[uint64]bool, reported bool, token uin
 // cpeRequests lists what the CPE asks of the ACS after the InformResponse:
 // a TransferComplete for each finished transfer, GetRPCMethods when asked.
 func (a *Agent) cpeRequests(finished map[uint64]bool) []cpeRequest {
+	if a.heartbeatOnly {
+		return nil
+	}
 	var out []cpeRequest
 	for _, t := range a.st.Transfers {
 		if t.State != TransferCompleted || !finished[t.ID] {
@@ -461,4 +464,32 @@ func stopping(ctx context.Context) bool {
 	}
 	dl, ok := ctx.Deadline()
 	return ok && !time.Now().Before(dl)
+}
+
+// heartbeatSession runs a 14 HEARTBEAT session (TR-069 Amendment 6 Annex
+// O): its Inform carries that event alone, and the CPE makes no request of
+// its own in it (TransferComplete and the others wait for the next
+// session). A failed heartbeat is not retried: the next interval brings
+// another, and the events queued stay for their own session.
+func (a *Agent) heartbeatSession(ctx context.Context) {
+	acsURL := a.param("ManagementServer.URL")
+	if acsURL == "" || !a.st.Bootstrapped {
+		return // the first contact is the BOOTSTRAP session's
+	}
+	a.heartbeatOnly = true
+	a.sessionDU = nil
+	defer func() { a.heartbeatOnly = false }()
+	err := a.runSession(ctx, acsURL, []soap.EventStruct{{EventCode: string(EventHeartbeat)}}, map[uint64]bool{}, map[uint64]bool{},
+		false, uint32(a.retryCount), notified{})
+	a.sessions.Add(1)
+	if err != nil && !stopping(ctx) {
+		a.failures.Add(1)
+		a.log.Warn("heartbeat session failed", "err", err)
+	}
+	if a.cfg.Virtual.OnSession != nil {
+		a.cfg.Virtual.OnSession(SessionResult{Start: a.clock.Now(), Events: []string{string(EventHeartbeat)}, Err: err})
+	}
+	if a.cfg.AfterSession != nil {
+		a.cfg.AfterSession()
+	}
 }
