@@ -199,10 +199,10 @@ type Agent struct {
 	nextHeartbeat time.Time
 	heartbeat     bool
 	heartbeatOnly bool // the session running is a heartbeat
-	reschedule   bool
-	bootTime     time.Time
-	curInflight  map[uint64]bool // sequence numbers of the Inform in flight, during a session
-	sessionDU    map[uint64]bool // DU state change reports queued before this session's Inform
+	reschedule    bool
+	bootTime      time.Time
+	curInflight   map[uint64]bool // sequence numbers of the Inform in flight, during a session
+	sessionDU     map[uint64]bool // DU state change reports queued before this session's Inform
 	// noCompression holds the ACS URLs that refused a compressed request.
 	noCompression map[string]bool
 	urlChanged    bool
