@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -400,6 +401,7 @@ func Build(cfg Config) (*CPE, error) {
 			})
 		}
 		c.registerAssociation()
+		c.registerOwnRequests()
 		if c.SWMod != nil {
 			// "du.changed": the device installed, updated or removed a
 			// deployment unit on its own (AutonomousDUStateChangeComplete).
@@ -579,4 +581,69 @@ func (c *CPE) diagInterface(ref string) (string, net.IP, bool) {
 	name := c.net.name
 	c.net.mu.Unlock()
 	return name, net.ParseIP(v.ip), name != ""
+}
+
+// registerOwnRequests adds the control actions through which the device
+// makes the CPE's own requests of the ACS:
+//
+//	request-download file_type=TYPE [NAME=VALUE...]   RequestDownload, the other arguments as FileTypeArg
+//	transfer.autonomous is_download=true file_type=TYPE transfer_url=URL [file_size=N target_file_name=F
+//	                    announce_url=URL fault_code=N fault_string=S start_time=T complete_time=T]
+func (c *CPE) registerOwnRequests() {
+	c.Control.Register("request-download", func(a map[string]string) (map[string]string, error) {
+		ft := a["file_type"]
+		if ft == "" {
+			return nil, errors.New("request-download: file_type is required (e.g. \"1 Firmware Upgrade Image\")")
+		}
+		names := make([]string, 0, len(a))
+		for k := range a {
+			if k != "file_type" {
+				names = append(names, k)
+			}
+		}
+		sort.Strings(names)
+		if len(names) > 16 {
+			return nil, errors.New("request-download: at most 16 arguments")
+		}
+		var args []soap.Arg
+		for _, k := range names {
+			args = append(args, soap.Arg{Name: k, Value: a[k]})
+		}
+		c.Agent.RequestDownload(ft, args)
+		return map[string]string{"queued": "RequestDownload"}, nil
+	})
+	c.Control.Register("transfer.autonomous", func(a map[string]string) (map[string]string, error) {
+		m := soap.AutonomousTransferComplete{AnnounceURL: a["announce_url"], TransferURL: a["transfer_url"],
+			IsDownload: a["is_download"] != "false", FileType: a["file_type"], TargetFileName: a["target_file_name"]}
+		if m.FileType == "" || m.TransferURL == "" {
+			return nil, errors.New("transfer.autonomous: file_type and transfer_url are required")
+		}
+		if v := a["file_size"]; v != "" {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return nil, fmt.Errorf("transfer.autonomous: file_size %q", v)
+			}
+			m.FileSize = uint32(n)
+		}
+		if v := a["fault_code"]; v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return nil, fmt.Errorf("transfer.autonomous: fault_code %q", v)
+			}
+			m.FaultStruct = soap.FaultStruct{FaultCode: n, FaultString: a["fault_string"]}
+		}
+		now := time.Now().UTC()
+		m.StartTime, m.CompleteTime = now, now
+		for key, dst := range map[string]*time.Time{"start_time": &m.StartTime, "complete_time": &m.CompleteTime} {
+			if v := a[key]; v != "" {
+				t, err := soap.ParseTime(v)
+				if err != nil {
+					return nil, fmt.Errorf("transfer.autonomous: %s: %v", key, err)
+				}
+				*dst = t
+			}
+		}
+		c.Agent.AutonomousTransferComplete(m)
+		return map[string]string{"queued": "AutonomousTransferComplete"}, nil
+	})
 }

@@ -203,6 +203,7 @@ type Agent struct {
 	bootTime      time.Time
 	curInflight   map[uint64]bool // sequence numbers of the Inform in flight, during a session
 	sessionDU     map[uint64]bool // DU state change reports queued before this session's Inform
+	sessionOwn    map[uint64]bool // the device's own requests queued before it
 	// noCompression holds the ACS URLs that refused a compressed request.
 	noCompression map[string]bool
 	urlChanged    bool
@@ -230,6 +231,10 @@ type agentState struct {
 	// DUCompletions are DU state change reports not yet answered.
 	DUCompletions []*DUCompletion `json:"du_completions,omitempty"`
 	NextDU        uint64          `json:"next_du,omitempty"`
+	// OwnRequests are the device's RequestDownload and
+	// AutonomousTransferComplete not yet answered.
+	OwnRequests []*OwnRequest `json:"own_requests,omitempty"`
+	NextOwn     uint64        `json:"next_own,omitempty"`
 	// FactoryReset is a FactoryReset the ACS was told would happen and
 	// that has not yet: kept so that a restart before it still does it.
 	FactoryReset bool `json:"factory_reset,omitempty"`
@@ -707,6 +712,8 @@ func (a *Agent) handleURLChange() {
 		a.st.Scheduled = nil
 		a.st.Transfers = nil
 		a.st.DUCompletions = nil
+		a.st.OwnRequests = nil
+		a.st.RPCMethods = nil // another ACS's methods are to be asked
 		a.setRetry(0, time.Time{})
 		url := a.param("ManagementServer.URL")
 		if url != "" {

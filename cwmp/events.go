@@ -73,7 +73,8 @@ func ruleOf(c EventCode) eventRule {
 	case EventConnectionRequest:
 		return eventRule{dropOnFailure: true, dropOnRestart: true}
 	case EventTransferComplete, EventMDownload, EventMUpload, EventMScheduleDownload,
-		EventDUStateChangeComplete, EventAutonomousDUStateChangeComplete, EventMChangeDUState:
+		EventDUStateChangeComplete, EventAutonomousDUStateChangeComplete, EventMChangeDUState,
+		EventRequestDownload, EventAutonomousTransferComplete:
 		// Delivered by the response to the CPE's own request
 		// (TransferComplete, DUStateChangeComplete...), kept until then.
 		return eventRule{onTransferComplete: true}

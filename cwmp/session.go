@@ -34,6 +34,10 @@ func (s *session) nextID() string {
 type cpeRequest struct {
 	msg  soap.Message
 	done func(resp soap.Message)
+	// skip, when set, is asked just before sending: true drops the
+	// request unsent (done(nil)). sent is told that it goes out.
+	skip func() bool
+	sent func()
 }
 
 // session runs one session and records its outcome.
@@ -72,6 +76,10 @@ func (a *Agent) session(ctx context.Context) {
 	a.sessionDU = map[uint64]bool{}
 	for _, c := range a.st.DUCompletions {
 		a.sessionDU[c.ID] = true
+	}
+	a.sessionOwn = map[uint64]bool{}
+	for _, r := range a.st.OwnRequests {
+		a.sessionOwn[r.ID] = true
 	}
 
 	err := a.runSession(ctx, acsURL, events, covered, finished, bootstrap, uint32(retries), n)
@@ -257,8 +265,15 @@ func (s *session) loop(ctx context.Context, pending []cpeRequest) error {
 		switch {
 		case out != nil:
 			body, out = out, nil
+		case !s.hold && len(pending) > 0 && pending[0].skip != nil && pending[0].skip():
+			pending[0].done(nil) // not for this ACS
+			pending = pending[1:]
+			continue
 		case !s.hold && len(pending) > 0:
 			req = &pending[0]
+			if req.sent != nil {
+				req.sent()
+			}
 			reqID = s.nextID()
 			body = (&soap.Envelope{NS: s.ns, ID: reqID, Body: req.msg}).Encode()
 		}
@@ -284,9 +299,15 @@ func (s *session) loop(ctx context.Context, pending []cpeRequest) error {
 			pending = pending[1:]
 			s.hold = env.HoldRequests
 			if f, ok := env.Body.(*soap.Fault); ok {
-				// 8005 asks to try again; the request stays queued for the
-				// next session either way, and this one goes on.
+				// 8005 asks to try again: the request stays queued for the
+				// next session. Any other fault is the ACS's answer (8000:
+				// it does not know the method, as GenieACS says of
+				// RequestDownload): asking again would get the same, so the
+				// request is done with. The session goes on either way.
 				s.a.log.Warn("ACS fault to our request", "rpc", req.msg.Method(), "err", f)
+				if f.Code != 8005 {
+					req.done(f)
+				}
 				continue
 			}
 			if env.Body.Method() != req.msg.Method()+"Response" {
@@ -428,15 +449,25 @@ func (a *Agent) cpeRequests(finished map[uint64]bool) []cpeRequest {
 		})
 	}
 	out = append(out, a.duRequests(a.sessionDU)...)
+	own := a.ownRequests()
+	if len(own) > 0 && a.st.RPCMethods == nil {
+		// The ACS's methods first: the device's requests go only to an
+		// ACS that lists them (GenieACS 1.2 lists Inform, GetRPCMethods and
+		// TransferComplete, and a RequestDownload breaks its session).
+		a.askRPC = true
+	}
 	if a.askRPC {
 		out = append(out, cpeRequest{msg: &soap.GetRPCMethods{}, done: func(m soap.Message) {
 			a.askRPC = false
 			if r, ok := m.(*soap.GetRPCMethodsResponse); ok {
 				a.st.RPCMethods = r.MethodList
+			} else if a.st.RPCMethods == nil {
+				a.st.RPCMethods = []string{} // it would not say: asked, not known
 			}
 			a.save()
 		}})
 	}
+	out = append(out, own...)
 	return out
 }
 

@@ -14,7 +14,8 @@ import (
 
 var ctlOut io.Writer = os.Stdout
 
-// cmdControl runs get, set, dump and inform against the running agent.
+// cmdControl runs get, set, dump, names, inform and call against the
+// running agent.
 func cmdControl(op string, args []string) error {
 	fs := cli.NewFlags(program, op, map[string]string{
 		"get":    "PATH... [--config FILE | --socket PATH]",
@@ -22,6 +23,7 @@ func cmdControl(op string, args []string) error {
 		"dump":   "[PATH] [--format json|text] [--config FILE | --socket PATH]",
 		"names":  "[PATH] [--next-level] [--config FILE | --socket PATH]",
 		"inform": "[EVENT] [--config FILE | --socket PATH]",
+		"call":   "NAME [KEY=VALUE]... [--config FILE | --socket PATH]",
 	}[op])
 	cfgFile := fs.String("config", "", "configuration file (for control.socket)")
 	socket := fs.String("socket", "", "control socket path")
@@ -65,6 +67,18 @@ func cmdControl(op string, args []string) error {
 		if len(rest) > 0 {
 			req.Event = strings.Join(rest, " ")
 		}
+	case "call":
+		if len(rest) == 0 {
+			return fmt.Errorf("call: give the action's name (request-download, transfer.autonomous, du.changed, stun.state, dhcp.leases...)")
+		}
+		req = control.Request{Op: "call", Name: rest[0], Args: map[string]string{}}
+		for _, kv := range rest[1:] {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return fmt.Errorf("call: %q is not KEY=VALUE", kv)
+			}
+			req.Args[k] = v
+		}
 	}
 	resp, err := control.Do(path, req)
 	if err != nil {
@@ -79,6 +93,8 @@ func cmdControl(op string, args []string) error {
 		for _, v := range resp.Values {
 			fmt.Fprintf(ctlOut, "%s = %s\n", v.Name, v.Value)
 		}
+	case "call":
+		return json.NewEncoder(ctlOut).Encode(resp.Result)
 	case "names":
 		enc := json.NewEncoder(ctlOut)
 		for _, n := range resp.Names {

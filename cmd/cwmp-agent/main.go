@@ -32,6 +32,7 @@ Usage:
   cwmp-agent dump [PATH]                   every parameter, one JSON object per line
   cwmp-agent names [PATH] [--next-level]   parameter and object names with their writability (JSON lines)
   cwmp-agent inform [EVENT]                ask the running agent for a session
+  cwmp-agent call NAME [KEY=VALUE]...      run a control action (request-download, transfer.autonomous, du.changed...)
   cwmp-agent check-config --config FILE    validate a configuration and its mapping file (errors with lines)
   cwmp-agent dhcp option125 [--config F]   print the TR-111 Device Identity option for udhcpc and dhclient
   cwmp-agent dhcp hook [--chain SCRIPT]    udhcpc/dhclient script: GatewayInfo into the running agent
@@ -77,7 +78,7 @@ func run(args []string) error {
 		return cmdDnsmasqScript(args[1:])
 	case "dnsmasq-config":
 		return cmdDnsmasqConfig(args[1:])
-	case "get", "set", "dump", "names", "inform":
+	case "get", "set", "dump", "names", "inform", "call":
 		return cmdControl(args[0], args[1:])
 	case "version", "--version", "-v":
 		fmt.Println("cwmp-agent", version)

@@ -77,7 +77,10 @@ type Device struct {
 	Transfers []*soap.TransferComplete
 	// DUChanges are the DUStateChangeComplete and
 	// AutonomousDUStateChangeComplete messages received.
-	DUChanges  []soap.Message
+	DUChanges []soap.Message
+	// Requests are the RequestDownload and AutonomousTransferComplete
+	// messages received.
+	Requests   []soap.Message
 	Params     map[string]string // latest values seen in Informs and answers
 	queue      []*Call
 	lastInform time.Time
@@ -112,6 +115,8 @@ type ACS struct {
 	// Compression (guarded by mu).
 	refuseCompressed, gzipResponses bool
 	compressedIn                    int
+	faultRequests                   map[string]int // CPE request method -> ACS fault code
+	methods                         []string       // GetRPCMethods answer; nil: the default
 
 	mu       sync.Mutex // guards everything below
 	auth     Auth
@@ -331,6 +336,7 @@ func (a *ACS) Device(id string) *Device {
 	cp.Informs = append([]*soap.Inform(nil), d.Informs...)
 	cp.Transfers = append([]*soap.TransferComplete(nil), d.Transfers...)
 	cp.DUChanges = append([]soap.Message(nil), d.DUChanges...)
+	cp.Requests = append([]soap.Message(nil), d.Requests...)
 	cp.Params = make(map[string]string, len(d.Params))
 	for k, v := range d.Params {
 		cp.Params[k] = v
@@ -639,6 +645,7 @@ func (a *ACS) handle(r *http.Request, body []byte, e *soap.Envelope, derr error)
 		d.Transfers = append(d.Transfers, m)
 		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.TransferCompleteResponse{}}).Encode(), hdr)
 	case *soap.AutonomousTransferComplete:
+		d.Requests = append(d.Requests, m)
 		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.AutonomousTransferCompleteResponse{}}).Encode(), hdr)
 	case *soap.DUStateChangeComplete:
 		d.DUChanges = append(d.DUChanges, m)
@@ -648,8 +655,12 @@ func (a *ACS) handle(r *http.Request, body []byte, e *soap.Envelope, derr error)
 		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.AutonomousDUStateChangeCompleteResponse{}}).Encode(), hdr)
 	case *soap.GetRPCMethods:
 		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.GetRPCMethodsResponse{
-			MethodList: []string{"Inform", "GetRPCMethods", "TransferComplete"}}}).Encode(), hdr)
+			MethodList: a.methodList()}}).Encode(), hdr)
 	case *soap.RequestDownload:
+		d.Requests = append(d.Requests, m)
+		if code := a.faultRequests[m.Method()]; code != 0 {
+			return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.Fault{Code: code, String: "Method not supported"}}).Encode(), hdr)
+		}
 		return a.finish(&ex, http.StatusOK, (&soap.Envelope{NS: s.ns, ID: env.ID, Body: &soap.RequestDownloadResponse{}}).Encode(), hdr)
 	}
 	if s.pending != nil && (strings.HasSuffix(env.Body.Method(), "Response") || env.Body.Method() == "Fault") {
@@ -816,4 +827,32 @@ func (a *ACS) CompressedRequests() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.compressedIn
+}
+
+// FaultRequests makes the ACS answer a CPE request method with an ACS
+// fault (GenieACS answers RequestDownload with 8000); 0 answers it again.
+func (a *ACS) FaultRequests(method string, code int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.faultRequests == nil {
+		a.faultRequests = map[string]int{}
+	}
+	a.faultRequests[method] = code
+}
+
+// methodList is what the ACS answers GetRPCMethods with (a.mu held).
+func (a *ACS) methodList() []string {
+	if a.methods != nil {
+		return a.methods
+	}
+	return []string{"Inform", "GetRPCMethods", "TransferComplete", "AutonomousTransferComplete", "RequestDownload",
+		"DUStateChangeComplete", "AutonomousDUStateChangeComplete"}
+}
+
+// Methods sets the ACS's GetRPCMethods answer (GenieACS 1.2 lists Inform,
+// GetRPCMethods and TransferComplete); nil: every method it takes.
+func (a *ACS) Methods(list []string) {
+	a.mu.Lock()
+	a.methods = list
+	a.mu.Unlock()
 }
