@@ -275,6 +275,7 @@ func TestStatusOneWhenARebootApplies(t *testing.T) {
 
 func TestCPEAsksForRPCMethods(t *testing.T) {
 	h := newHarness(t)
+	h.acs.Methods([]string{"Inform", "GetRPCMethods", "TransferComplete"}) // GenieACS's list
 	require.NoError(t, h.acs.WaitSessions(h.ctx(), testID, 1))
 	h.agent.RequestRPCMethods()
 	h.agent.ConnectionRequest()
