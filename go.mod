@@ -13,10 +13,12 @@ require (
 	golang.org/x/net v0.57.0
 	golang.org/x/sys v0.47.0
 	golang.org/x/time v0.16.0
+	gosrc.io/xmpp v0.5.1
 )
 
 require (
 	github.com/google/go-cmp v0.6.0 // indirect
+	github.com/google/uuid v1.1.1 // indirect
 	github.com/josharian/native v1.1.0 // indirect
 	github.com/mdlayher/packet v1.1.2 // indirect
 	github.com/mdlayher/socket v0.4.1 // indirect
@@ -28,4 +30,6 @@ require (
 	github.com/wlynxg/anet v0.0.5 // indirect
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
+	golang.org/x/xerrors v0.0.0-20190717185122-a985d3407aa7 // indirect
+	nhooyr.io/websocket v1.6.5 // indirect
 )

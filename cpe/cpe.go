@@ -35,6 +35,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/swmod"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 	"github.com/cwmp-agent/cwmp-agent/tr111/assoc"
+	"github.com/cwmp-agent/cwmp-agent/xmppcr"
 )
 
 // Config describes one CPE.
@@ -143,6 +144,7 @@ type CPE struct {
 	DHCPClient *assoc.Client
 	Diag       *diag.Engine
 	SWMod      *swmod.Manager // nil without Device.SoftwareModules
+	XMPP       *xmppcr.Client // nil without Device.XMPP
 	cfg        Config
 	net        *netInfo          // the interface that reaches the ACS (with Host)
 	hosts      map[string]uint32 // LAN hosts by MAC -> Hosts.Host instance
@@ -334,6 +336,19 @@ func Build(cfg Config) (*CPE, error) {
 		return nil, err
 	}
 	c.Agent = agent
+	if xmppcr.Supported(s) {
+		// XMPP Connection Requests (TR-069 Annex K) share the rate limit
+		// of the HTTP and UDP ones, and trust what the ACS's TLS trusts.
+		tc, err := cwmp.ClientTLS(cfg.Agent.TLS)
+		if err != nil {
+			return nil, err
+		}
+		c.XMPP, err = xmppcr.New(xmppcr.Config{Tree: tree, Trigger: agent.ConnectionRequest, Allow: c.ConnReq.Allow, TLS: tc,
+			Logger: cfg.Logger})
+		if err != nil {
+			return nil, err
+		}
+	}
 	if cfg.UDPListen != "" {
 		sc := cfg.STUN
 		sc.Store, sc.Root, sc.ListenAddr = tree, cfg.Root, cfg.UDPListen
@@ -534,6 +549,9 @@ func (c *CPE) Run(ctx context.Context) error {
 	run(c.Diag.Run)
 	if c.SWMod != nil {
 		run(c.SWMod.Run)
+	}
+	if c.XMPP != nil {
+		listener("xmpp", c.XMPP.Run)
 	}
 	if c.cfg.ConnReqListen != "" {
 		listener("connection_request", c.ConnReq.Serve)
