@@ -452,4 +452,3 @@ func allowed(list []string, from string) bool {
 	}
 	return false
 }
-
