@@ -108,6 +108,7 @@ type object struct {
 
 	// Owned by Run's goroutine.
 	pending bool // requested by the ACS; starts when the session ends
+	resume  bool // Requested when the agent started: runs at once
 	byACS   bool
 	cancel  context.CancelFunc
 	gen     uint64
@@ -147,7 +148,12 @@ func New(cfg Config) (*Engine, error) {
 	s := cfg.Tree.Schema()
 	for _, path := range Supported(s) {
 		st := s.Param(path + "DiagnosticsState")
-		e.objs[path] = &object{path: path, kind: objects[path], state: st, enum: st.Type.Enum}
+		o := &object{path: path, kind: objects[path], state: st, enum: st.Type.Enum}
+		// Read now, before anyone writes: a request made after this is
+		// the hooks', not a leftover of the last run.
+		v, _ := cfg.Tree.Get(path + "DiagnosticsState")
+		o.resume = v == "Requested"
+		e.objs[path] = o
 	}
 	for _, p := range s.Params() {
 		if !strings.HasSuffix(p.Name, "DiagnosticsState") || !p.Writable {
@@ -255,7 +261,8 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}()
 	for _, o := range e.sorted() {
-		if v, _ := e.cfg.Tree.Get(o.path + "DiagnosticsState"); v == "Requested" {
+		if o.resume {
+			o.resume = false
 			o.byACS = true
 			e.start(o)
 		}

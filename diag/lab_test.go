@@ -78,12 +78,12 @@ func within10(t *testing.T, got, want float64, what string) {
 	assert.InDelta(t, want, got, want/10, "%s: %v, want %v within 10%%", what, got, want)
 }
 
-// IPPing, TraceRoute and ServerSelection across two routers: 30 ms of
+// IPPing, TraceRoute and ServerSelection across two routers: 100 ms of
 // netem delay beyond the first router, every fourth Echo Reply from the
 // server dropped by the first router.
 func TestLabPingTraceRouteServerSelection(t *testing.T) {
 	c := netlab.NewChain(t, 2)
-	c.Delay(1, 30*time.Millisecond) // what the first router forwards toward the server
+	c.Delay(1, 100*time.Millisecond) // what the first router forwards toward the server
 	a := netlab.StartAgent(t, c.CPE, t.TempDir(), agentConfig(c.ServerAddr(), ""))
 	ip := "Device.IP.Diagnostics."
 
@@ -96,7 +96,7 @@ func TestLabPingTraceRouteServerSelection(t *testing.T) {
 	first, err := strconv.ParseFloat(strings.Split(a.Get(ip+"TraceRoute.RouteHops.1.RTTimes"), ",")[0], 64)
 	require.NoError(t, err)
 	assert.Less(t, first, 15.0, "the first router is before the delay")
-	within10(t, num(t, a, ip+"TraceRoute.ResponseTime"), 30, "TraceRoute ResponseTime (ms)")
+	within10(t, num(t, a, ip+"TraceRoute.ResponseTime"), 100, "TraceRoute ResponseTime (ms)")
 
 	c.Nft(c.Routers[0], `table ip lab {
 	chain lossy { type filter hook forward priority 0; icmp type echo-reply numgen inc mod 4 == 3 drop; }
@@ -106,9 +106,9 @@ func TestLabPingTraceRouteServerSelection(t *testing.T) {
 	assert.Equal(t, "9", a.Get(ip+"IPPing.SuccessCount"))
 	assert.Equal(t, "3", a.Get(ip+"IPPing.FailureCount"), "every fourth reply dropped")
 	assert.Equal(t, c.ServerAddr(), a.Get(ip+"IPPing.IPAddressUsed"))
-	within10(t, num(t, a, ip+"IPPing.AverageResponseTime"), 30, "AverageResponseTime (ms)")
-	within10(t, num(t, a, ip+"IPPing.AverageResponseTimeDetailed"), 30000, "AverageResponseTimeDetailed (µs)")
-	assert.GreaterOrEqual(t, num(t, a, ip+"IPPing.MinimumResponseTime"), 27.0)
+	within10(t, num(t, a, ip+"IPPing.AverageResponseTime"), 100, "AverageResponseTime (ms)")
+	within10(t, num(t, a, ip+"IPPing.AverageResponseTimeDetailed"), 100000, "AverageResponseTimeDetailed (µs)")
+	assert.GreaterOrEqual(t, num(t, a, ip+"IPPing.MinimumResponseTime"), 90.0)
 
 	st = runTest(t, a, ip+"ServerSelectionDiagnostics.", map[string]string{"HostList": c.ServerAddr() + "," + c.HopAddr(1) + ",10.77.9.9",
 		"Protocol": "ICMP", "NumberOfRepetitions": "2", "Timeout": "300"}, 30*time.Second)
@@ -196,7 +196,7 @@ func TestLabDownloadUpload(t *testing.T) {
 // agent's UDPEchoConfig server with Echo Plus.
 func TestLabUDPEcho(t *testing.T) {
 	c := netlab.NewChain(t, 1)
-	c.Delay(1, 10*time.Millisecond)
+	c.Delay(1, 100*time.Millisecond)
 	pc, err := netlab.ListenPacket(c.Server)("udp", c.ServerAddr()+":7007")
 	require.NoError(t, err)
 	t.Cleanup(func() { pc.Close() })
@@ -216,7 +216,7 @@ func TestLabUDPEcho(t *testing.T) {
 		"InterTransmissionTime": "20", "Timeout": "500", "DataBlockSize": "64", "EnableIndividualPacketResults": "true"}, 30*time.Second)
 	require.Equal(t, "Complete", st)
 	assert.Equal(t, "5", a.Get(echo+"SuccessCount"))
-	within10(t, num(t, a, echo+"AverageResponseTime"), 10000, "UDP echo response time (µs)")
+	within10(t, num(t, a, echo+"AverageResponseTime"), 100000, "UDP echo response time (µs)")
 	assert.Equal(t, "5", a.Get(echo+"IndividualPacketResultNumberOfEntries"))
 	assert.Equal(t, "0", a.Get(echo+"IndividualPacketResult.1.TestRespSN"), "a plain echo fills in nothing")
 
