@@ -37,6 +37,7 @@ type DataModel interface {
 	GetAttributes(names []string) ([]datamodel.Attributes, error)
 	SetAttributes(changes []datamodel.AttrChange, origin datamodel.Origin) error
 	AddObject(path string, opt datamodel.SetOptions) (uint32, error)
+	AddInstance(path string, values map[string]string, opt datamodel.SetOptions) (uint32, error)
 	DeleteObject(path string, opt datamodel.SetOptions) error
 	Forced() []string
 	FactoryReset() error

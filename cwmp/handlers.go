@@ -197,7 +197,23 @@ func (a *Agent) addObject(_ context.Context, _ *session, m *soap.AddObject) (soa
 		return nil, faultf(faultInvalidName, "%s is not an object path", m.ObjectName)
 	}
 	key := m.ParameterKey
-	n, err := a.dm.AddObject(m.ObjectName, datamodel.SetOptions{Origin: datamodel.OriginACS, ParameterKey: &key})
+	opt := datamodel.SetOptions{Origin: datamodel.OriginACS, ParameterKey: &key}
+	if table, alias, ok := datamodel.SplitAlias(m.ObjectName); ok {
+		// Alias-Based Addressing (TR-069 3.6.1, A.3.2.6): the new
+		// instance takes the alias the ACS chose.
+		if a.param("ManagementServer.AliasBasedAddressing") != "true" {
+			return nil, faultf(faultInvalidName, "%s: alias-based addressing is not supported", m.ObjectName)
+		}
+		if _, err := a.dm.GetNames(m.ObjectName, true); err == nil {
+			return nil, faultf(faultInvalidArguments, "%s exists already", m.ObjectName)
+		}
+		n, err := a.dm.AddInstance(table, map[string]string{"Alias": alias}, opt)
+		if err != nil {
+			return nil, err
+		}
+		return &soap.AddObjectResponse{InstanceNumber: n, Status: 0}, nil
+	}
+	n, err := a.dm.AddObject(m.ObjectName, opt)
 	if err != nil {
 		return nil, err
 	}

@@ -526,6 +526,21 @@ func lookupIn(root *node, s *Schema, path string) (target, error) {
 		if rest == "" {
 			return target{n: n, tab: c}, nil
 		}
+		if rest[0] == '[' {
+			// An instance named by its Alias (TR-069 3.6.1 Alias-Based
+			// Addressing): "Table.[alias].".
+			k := strings.Index(rest, "].")
+			if k < 0 {
+				return target{}, ErrInvalidName
+			}
+			in := tb.byAlias(c, rest[1:k])
+			if in == nil {
+				return target{}, ErrInvalidName
+			}
+			n = in
+			rest = rest[k+2:]
+			continue
+		}
 		j := strings.IndexByte(rest, '.')
 		if j < 0 {
 			return target{}, ErrInvalidName
@@ -614,6 +629,11 @@ func (t *Tree) GetValues(names []string) ([]Value, error) {
 			v, err := t.value(tg.n, tg.p, true)
 			if err != nil {
 				return nil, &PathError{Op: "get", Path: name, Err: fmt.Errorf("%w: %w", ErrApply, err)}
+			}
+			if strings.IndexByte(name, '[') >= 0 {
+				// Named by an alias: answered with instance numbers
+				// (InstanceMode InstanceNumber, TR-069 3.6.1).
+				name = tg.n.path + tg.p.Name
 			}
 			out = append(out, Value{Name: name, Value: v, Type: tg.p.Type.Wire()})
 			continue
@@ -1134,6 +1154,7 @@ func (t *Tree) DeleteObject(path string, opt SetOptions) error {
 		t.mu.Unlock()
 		return &PathError{Op: "delete", Path: path, Err: ErrNotWritable}
 	}
+	path = n.path // the instance's own path, also when named by its alias
 	parentPath := strings.TrimSuffix(path, strconv.FormatUint(uint64(n.inst), 10)+".")
 	ptg, err := t.lookup(parentPath)
 	if err != nil || ptg.tab == nil {
@@ -1525,4 +1546,37 @@ func (t *Tree) ReplaceTable(path string, rows []map[string]string) error {
 	t.mu.Unlock()
 	t.emit(evs)
 	return nil
+}
+
+// byAlias finds the instance whose Alias is alias (nil: none, or the
+// table has no Alias parameter).
+func (tb *table) byAlias(def *ObjectDef, alias string) *node {
+	p := def.byName["Alias"]
+	if p == nil || alias == "" {
+		return nil
+	}
+	for _, in := range tb.items {
+		if in.vals[p.idx] == alias {
+			return in
+		}
+	}
+	return nil
+}
+
+// SplitAlias splits an AddObject name that ends in an instance alias
+// ("X.Table.[alias].") into the table's path and the alias; ok false for
+// any other name.
+func SplitAlias(path string) (table, alias string, ok bool) {
+	if !strings.HasSuffix(path, "].") {
+		return "", "", false
+	}
+	i := strings.LastIndex(path, ".[")
+	if i < 0 {
+		return "", "", false
+	}
+	alias = path[i+2 : len(path)-2]
+	if alias == "" || strings.ContainsAny(alias, "[].") {
+		return "", "", false
+	}
+	return path[:i+1], alias, true
 }
