@@ -244,18 +244,6 @@ func Build(cfg Config) (*CPE, error) {
 		}
 	}
 	c.ensureCredentials()
-	if p := s.Param(cfg.Root + ".ManagementServer.AutoCreateInstances"); p != nil {
-		// The Auto-Create Instance Mechanism (TR-069 A.3.2.1) is not
-		// implemented: true is refused, not silently ignored.
-		if err := tree.AddValidator(p.Path, func(_, v string) error {
-			if v == "true" {
-				return errors.New("auto-creation of instances is not supported")
-			}
-			return nil
-		}); err != nil {
-			return nil, err
-		}
-	}
 	// The parts are built in the order their data flows, each complete at
 	// construction; what a part tells the agent (a Connection Request, an
 	// Active Notification) goes through trigger, which posts to the agent

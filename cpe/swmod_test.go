@@ -130,9 +130,21 @@ func TestChangeDUStateLifecycle(t *testing.T) {
 func call(ctx context.Context, t *testing.T, acs *cwmptest.ACS, c *CPE, id string, m soap.Message) (soap.Message, error) {
 	t.Helper()
 	cl := acs.Enqueue(id, m)
-	if _, err := cwmptest.ConnectionRequest(ctx, c.Tree.MustGet(ms+"ConnectionRequestURL"), c.Tree.MustGet(ms+"ConnectionRequestUsername"),
-		c.Tree.MustGet(ms+"ConnectionRequestPassword")); err != nil {
-		return nil, err
+	for {
+		status, err := cwmptest.ConnectionRequest(ctx, c.Tree.MustGet(ms+"ConnectionRequestURL"), c.Tree.MustGet(ms+"ConnectionRequestUsername"),
+			c.Tree.MustGet(ms+"ConnectionRequestPassword"))
+		if err != nil {
+			return nil, err
+		}
+		if status == http.StatusOK {
+			break
+		}
+		// 503: the Connection Request rate limit (10, then one every 3 s).
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 	return cl.Wait(ctx)
 }

@@ -113,7 +113,15 @@ func (a *Agent) setParameterValues(_ context.Context, _ *session, m *soap.SetPar
 		changes[i] = datamodel.Change{Path: p.Name, Value: p.Value, Type: p.Type}
 	}
 	key := m.ParameterKey
+	created, err := a.autoCreate(changes)
+	if err != nil {
+		return nil, err
+	}
 	if err := a.dm.SetValues(changes, datamodel.SetOptions{Origin: datamodel.OriginACS, ParameterKey: &key}); err != nil {
+		// All or nothing: the instances made for it go again.
+		for i := len(created) - 1; i >= 0; i-- {
+			_ = a.dm.DeleteObject(created[i], datamodel.SetOptions{Origin: datamodel.OriginDevice})
+		}
 		return nil, err
 	}
 	// Status 1: committed, but some value takes effect only after a
@@ -140,8 +148,9 @@ func (a *Agent) getParameterValues(_ context.Context, _ *session, m *soap.GetPar
 		return nil, faultf(faultResources, "%d values", len(vs))
 	}
 	pl := make([]soap.ParameterValue, len(vs))
+	nm := a.namer()
 	for i, v := range vs {
-		pl[i] = soap.ParameterValue{Name: v.Name, Value: v.Value, Type: v.Type.XSD()}
+		pl[i] = soap.ParameterValue{Name: nm.name(v.Name), Value: v.Value, Type: v.Type.XSD()}
 	}
 	return &soap.GetParameterValuesResponse{ParameterList: pl}, nil
 }
@@ -155,8 +164,9 @@ func (a *Agent) getParameterNames(_ context.Context, _ *session, m *soap.GetPara
 		return nil, faultf(faultResources, "%d names", len(infos))
 	}
 	pl := make([]soap.ParameterInfo, len(infos))
+	nm := a.namer()
 	for i, in := range infos {
-		pl[i] = soap.ParameterInfo{Name: in.Name, Writable: in.Writable}
+		pl[i] = soap.ParameterInfo{Name: nm.name(in.Name), Writable: in.Writable}
 	}
 	return &soap.GetParameterNamesResponse{ParameterList: pl}, nil
 }
@@ -183,8 +193,9 @@ func (a *Agent) getParameterAttributes(_ context.Context, _ *session, m *soap.Ge
 		return nil, err
 	}
 	pl := make([]soap.ParameterAttribute, len(as))
+	nm := a.namer()
 	for i, x := range as {
-		pl[i] = soap.ParameterAttribute{Name: x.Name, Notification: x.Notification, AccessList: x.AccessList}
+		pl[i] = soap.ParameterAttribute{Name: nm.name(x.Name), Notification: x.Notification, AccessList: x.AccessList}
 	}
 	return &soap.GetParameterAttributesResponse{ParameterList: pl}, nil
 }

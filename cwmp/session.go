@@ -367,6 +367,7 @@ func (a *Agent) buildInform(events []soap.EventStruct, reports []string, retries
 		RetryCount:   retries,
 	}
 	seen := map[string]bool{}
+	nm := a.namer()
 	add := func(n string) bool {
 		vs, err := a.dm.GetValues([]string{n})
 		if err != nil || len(vs) != 1 {
@@ -374,7 +375,7 @@ func (a *Agent) buildInform(events []soap.EventStruct, reports []string, retries
 		}
 		if !seen[n] {
 			seen[n] = true
-			inf.ParameterList = append(inf.ParameterList, soap.ParameterValue{Name: vs[0].Name, Value: vs[0].Value, Type: vs[0].Type.XSD()})
+			inf.ParameterList = append(inf.ParameterList, soap.ParameterValue{Name: nm.name(vs[0].Name), Value: vs[0].Value, Type: vs[0].Type.XSD()})
 		}
 		return true
 	}

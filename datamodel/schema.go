@@ -117,7 +117,7 @@ func (s *Schema) RootName() string { return s.Root.Name }
 // instance number with "{i}": "Device.LAN.DHCPOption.3.Tag" gives
 // "Device.LAN.DHCPOption.{i}.Tag".
 func SchemaPath(p string) string {
-	if !strings.ContainsAny(p, "0123456789") {
+	if !strings.ContainsAny(p, "0123456789[") {
 		return p
 	}
 	var b strings.Builder
@@ -128,7 +128,7 @@ func SchemaPath(p string) string {
 		if j >= 0 {
 			seg = p[i : i+j]
 		}
-		if isInstance(seg) {
+		if isInstance(seg) || len(seg) > 2 && seg[0] == '[' && seg[len(seg)-1] == ']' { // a number or an [alias]
 			b.WriteString("{i}")
 		} else {
 			b.WriteString(seg)
