@@ -2,19 +2,10 @@ package xmppcr
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,91 +16,11 @@ import (
 	"gosrc.io/xmpp/stanza"
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/prosody"
 	"github.com/cwmp-agent/cwmp-agent/schemas"
 )
 
 const domain = "xmpp.test"
-
-// prosody starts a real XMPP server (Debian's prosody) on a loopback
-// port with TLS required and three accounts; it stops with the test.
-func prosody(t *testing.T) (addr string, roots *x509.CertPool) {
-	t.Helper()
-	bin, err := exec.LookPath("prosody")
-	if err != nil {
-		t.Skip("prosody not installed (apt-get install prosody); CI installs it")
-	}
-	ctl, err := exec.LookPath("prosodyctl")
-	require.NoError(t, err)
-	dir := t.TempDir()
-	certPEM, keyPEM := selfSigned(t)
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "cert.pem"), certPEM, 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "key.pem"), keyPEM, 0o600))
-	roots = x509.NewCertPool()
-	roots.AppendCertsFromPEM(certPEM)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cfg := filepath.Join(dir, "prosody.cfg.lua")
-	require.NoError(t, os.MkdirAll(filepath.Join(dir, "data"), 0o700))
-	conf := fmt.Sprintf(`run_as_root = true
-pidfile = %[1]q
-data_path = %[2]q
-log = { { levels = { min = "info" }, to = "file", filename = %[3]q } }
-interfaces = { "127.0.0.1" }
-c2s_ports = { %[4]d }
-s2s_ports = { }
-http_ports = { }
-https_ports = { }
-modules_enabled = { "roster", "saslauth", "tls", "disco", "ping" }
-modules_disabled = { "s2s", "offline", "c2s_legacy_ssl" }
-authentication = "internal_plain"
-c2s_require_encryption = true
-ssl = { certificate = %[5]q, key = %[6]q }
-VirtualHost %[7]q
-`, filepath.Join(dir, "prosody.pid"), filepath.Join(dir, "data"), filepath.Join(dir, "prosody.log"), port,
-		filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem"), domain)
-	require.NoError(t, os.WriteFile(cfg, []byte(conf), 0o600))
-	for _, u := range [][2]string{{"cpe", "cpe-secret"}, {"acs", "acs-secret"}, {"mallory", "mallory-secret"}} {
-		out, err := exec.Command(ctl, "--config", cfg, "register", u[0], domain, u[1]).CombinedOutput()
-		require.NoError(t, err, "prosodyctl register: %s", out)
-	}
-	cmd := exec.Command(bin, "--config", cfg, "-F")
-	logf, _ := os.Create(filepath.Join(dir, "stdout.log"))
-	cmd.Stdout, cmd.Stderr = logf, logf
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "prosody.log"))
-			o, _ := os.ReadFile(filepath.Join(dir, "stdout.log"))
-			t.Logf("prosody log:\n%s\n%s", b, o)
-		}
-	})
-	addr = fmt.Sprintf("127.0.0.1:%d", port)
-	require.Eventually(t, func() bool {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	}, 15*time.Second, 50*time.Millisecond, "prosody listens")
-	return addr, roots
-}
-
-func selfSigned(t *testing.T) ([]byte, []byte) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: domain}, DNSNames: []string{domain},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour), IsCA: true, BasicConstraintsValid: true,
-		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	kb, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})
-}
 
 // acsClient is the ACS's side: an XMPP client that sends connectionRequest
 // IQs and collects the answers.
@@ -161,7 +72,8 @@ func (a *acsClient) request(t *testing.T, to, user, pass string) *stanza.IQ {
 // refuses a JID not allowed (service-unavailable) and wrong credentials
 // (not-authorized) without starting one.
 func TestXMPPConnectionRequestsWithProsody(t *testing.T) {
-	addr, roots := prosody(t)
+	ps := prosody.Start(t, prosody.Options{Domain: domain, Users: [][2]string{{"cpe", "cpe-secret"}, {"acs", "acs-secret"}, {"mallory", "mallory-secret"}}})
+	addr, roots := ps.Addr, ps.Roots
 	tree, err := datamodel.New(schemas.Device219(), datamodel.Options{})
 	require.NoError(t, err)
 	dev := datamodel.SetOptions{Origin: datamodel.OriginDevice}
