@@ -1,6 +1,7 @@
 package cwmp
 
 import (
+	"slices"
 	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/soap"
@@ -93,7 +94,7 @@ func (a *Agent) ownRequests() []cpeRequest {
 				a.log.Warn("giving up a request of the device the ACS never answered", "rpc", method, "attempts", req.Attempts)
 				return true
 			}
-			if a.st.RPCMethods != nil && !contains(a.st.RPCMethods, method) {
+			if a.st.RPCMethods != nil && !slices.Contains(a.st.RPCMethods, method) {
 				a.log.Warn("the ACS does not take this request of the device (GetRPCMethods): dropped", "rpc", method)
 				return true
 			}
@@ -125,13 +126,4 @@ func (a *Agent) ownRequests() []cpeRequest {
 		}})
 	}
 	return out
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

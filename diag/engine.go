@@ -14,6 +14,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -492,24 +493,15 @@ const completeGap = time.Second
 // stateValue is the object's own name for an outcome: the error state
 // itself when its enumeration has it, else its most general error.
 func (e *Engine) stateValue(o *object, st string) string {
-	if contains(o.enum, st) || len(o.enum) == 0 {
+	if slices.Contains(o.enum, st) || len(o.enum) == 0 {
 		return st
 	}
 	for _, alt := range []string{ErrOther, ErrInternal, "Error"} {
-		if contains(o.enum, alt) {
+		if slices.Contains(o.enum, alt) {
 			return alt
 		}
 	}
 	return "Complete"
-}
-
-func contains(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }
 
 // inputs reads the object's parameters (the test uses the values it had

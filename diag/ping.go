@@ -247,53 +247,67 @@ func isUnreachable(err error) bool {
 	return errors.Is(err, syscall.ENETUNREACH) || errors.Is(err, syscall.EHOSTUNREACH)
 }
 
+// open is what every ICMP test starts with: the host resolved, a socket
+// (closed when ctx ends, so that no read outlives the test), the DSCP set,
+// and an id for its echo requests.
+func (p *Real) open(ctx context.Context, t Target, raw bool) (*icmpConn, net.IP, int, func(), error) {
+	ip, err := p.resolve(ctx, t.Host, t.Version)
+	if err != nil {
+		return nil, nil, 0, nil, err
+	}
+	c, err := listenICMP(ip, t.Source, raw)
+	if err != nil {
+		return nil, nil, 0, nil, fail(ErrInternal, err)
+	}
+	stop := context.AfterFunc(ctx, func() { c.c.Close() })
+	c.setTOS(t.DSCP)
+	return c, ip, rand.IntN(0xffff), func() { stop(); c.c.Close() }, nil
+}
+
+// exchange sends one echo request and waits up to timeout for the first
+// answer with its sequence number that match accepts. ok false: none came.
+// A write error comes back as err (ErrNoRoute for an unreachable network).
+func (c *icmpConn) exchange(ctx context.Context, ip net.IP, id, seq, size int, timeout time.Duration,
+	match func(reply) bool) (r reply, rtt time.Duration, ok bool, err error) {
+	sent := time.Now()
+	if _, err := c.c.WriteTo(c.echo(id, seq, size), c.dst(ip)); err != nil {
+		if ctx.Err() != nil {
+			return reply{}, 0, false, ctx.Err()
+		}
+		if isUnreachable(err) {
+			return reply{}, 0, false, fail(ErrNoRoute, err)
+		}
+		return reply{}, 0, false, nil // this one is lost
+	}
+	for {
+		r, err := c.read(id, sent.Add(timeout))
+		if err != nil {
+			return reply{}, 0, false, ctx.Err()
+		}
+		if r.seq == seq && match(r) {
+			return r, r.received.Sub(sent), true, nil
+		}
+	}
+}
+
 // Ping sends Count echo requests one after the other, each answered or
 // timed out before the next (TR-143's IPPing does not space them).
 func (p *Real) Ping(ctx context.Context, q PingRequest) (PingResult, error) {
-	ip, err := p.resolve(ctx, q.Host, q.Version)
+	c, ip, id, closeFn, err := p.open(ctx, q.Target, false)
 	if err != nil {
 		return PingResult{}, err
 	}
-	c, err := listenICMP(ip, q.Source, false)
-	if err != nil {
-		return PingResult{}, fail(ErrInternal, err)
-	}
-	defer c.c.Close()
-	stop := context.AfterFunc(ctx, func() { c.c.Close() })
-	defer stop()
-	c.setTOS(q.DSCP)
-	id := rand.IntN(0xffff)
+	defer closeFn()
 	res := PingResult{Address: ip}
 	for seq := 1; seq <= q.Count; seq++ {
-		sent := time.Now()
-		if _, err := c.c.WriteTo(c.echo(id, seq, q.Size), c.dst(ip)); err != nil {
-			if ctx.Err() != nil {
-				return res, ctx.Err()
-			}
-			if isUnreachable(err) {
-				return res, fail(ErrNoRoute, err)
-			}
-			res.Failure++
-			continue
-		}
-		ok := false
-		for {
-			r, err := c.read(id, sent.Add(q.Timeout))
-			if err != nil {
-				break
-			}
-			if r.echo && r.seq == seq && r.from.Equal(ip) {
-				res.RTTs = append(res.RTTs, r.received.Sub(sent))
-				res.Responder = append(res.Responder, r.from)
-				ok = true
-				break
-			}
-		}
-		if ctx.Err() != nil {
-			return res, ctx.Err()
+		r, rtt, ok, err := c.exchange(ctx, ip, id, seq, q.Size, q.Timeout, func(r reply) bool { return r.echo && r.from.Equal(ip) })
+		if err != nil {
+			return res, err
 		}
 		if ok {
 			res.Success++
+			res.RTTs = append(res.RTTs, rtt)
+			res.Responder = append(res.Responder, r.from)
 		} else {
 			res.Failure++
 		}
@@ -304,19 +318,11 @@ func (p *Real) Ping(ctx context.Context, q PingRequest) (PingResult, error) {
 // TraceRoute sends echo requests with growing TTLs and reads who answers
 // (routers with Time Exceeded, the host with an Echo Reply).
 func (p *Real) TraceRoute(ctx context.Context, q TraceRequest) (TraceResult, error) {
-	ip, err := p.resolve(ctx, q.Host, q.Version)
+	c, ip, id, closeFn, err := p.open(ctx, q.Target, true)
 	if err != nil {
 		return TraceResult{}, err
 	}
-	c, err := listenICMP(ip, q.Source, true)
-	if err != nil {
-		return TraceResult{}, fail(ErrInternal, err)
-	}
-	defer c.c.Close()
-	stop := context.AfterFunc(ctx, func() { c.c.Close() })
-	defer stop()
-	c.setTOS(q.DSCP)
-	id := rand.IntN(0xffff)
+	defer closeFn()
 	res := TraceResult{Address: ip}
 	for ttl := 1; ttl <= q.MaxHops; ttl++ {
 		if err := c.setTTL(ttl); err != nil {
@@ -325,37 +331,20 @@ func (p *Real) TraceRoute(ctx context.Context, q TraceRequest) (TraceResult, err
 		var hop Hop
 		reached := false
 		for try := 0; try < q.Tries; try++ {
-			seq := ttl<<2 | try
-			sent := time.Now()
-			if _, err := c.c.WriteTo(c.echo(id, seq, q.Size), c.dst(ip)); err != nil {
-				if ctx.Err() != nil {
-					return res, ctx.Err()
-				}
-				if isUnreachable(err) {
-					return res, fail(ErrNoRoute, err)
-				}
+			r, rtt, ok, err := c.exchange(ctx, ip, id, ttl<<2|try, q.Size, q.Timeout, func(reply) bool { return true })
+			if err != nil {
+				return res, err
+			}
+			if !ok {
 				continue
 			}
-			for {
-				r, err := c.read(id, sent.Add(q.Timeout))
-				if err != nil {
-					break
-				}
-				if r.seq != seq {
-					continue
-				}
-				hop.Address = r.from
-				hop.RTTs = append(hop.RTTs, r.received.Sub(sent))
-				if r.unreach {
-					hop.ErrorCode = r.code
-				}
-				if r.echo || r.unreach {
-					reached = r.echo
-				}
-				break
+			hop.Address = r.from
+			hop.RTTs = append(hop.RTTs, rtt)
+			if r.unreach {
+				hop.ErrorCode = r.code
 			}
-			if ctx.Err() != nil {
-				return res, ctx.Err()
+			if r.echo || r.unreach {
+				reached = r.echo
 			}
 		}
 		res.Hops = append(res.Hops, hop)

@@ -14,6 +14,7 @@ package bbf
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -187,7 +188,7 @@ func (m *Model) deleteObject(path string) {
 func (o *Object) copyFrom(f *Object) {
 	o.Writable, o.MinEntries, o.MaxEntries, o.NumEntries, o.Status = f.Writable, f.MinEntries, f.MaxEntries, f.NumEntries, f.Status
 	for _, p := range f.Params {
-		if o.byName[p.Name] == nil && !containsStr(o.deleted, p.Name) {
+		if o.byName[p.Name] == nil && !slices.Contains(o.deleted, p.Name) {
 			cp := *p
 			o.Params = append(o.Params, &cp)
 			o.byName[cp.Name] = &cp

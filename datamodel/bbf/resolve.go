@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -50,7 +51,7 @@ func (l *Loader) fill(m *Model) {
 	for _, o := range m.Objects {
 		if fo := f.byPath[o.Path]; fo != nil && o.partial {
 			for _, p := range fo.Params {
-				if o.byName[p.Name] == nil && !containsStr(o.deleted, p.Name) {
+				if o.byName[p.Name] == nil && !slices.Contains(o.deleted, p.Name) {
 					cp := *p
 					o.Params = append(o.Params, &cp)
 					o.byName[cp.Name] = &cp
@@ -459,12 +460,12 @@ func (l *Loader) facets(n *node, s *Syntax, modify bool) {
 	if sawEnum {
 		if modify {
 			for _, e := range enum {
-				if !containsStr(s.Enum, e) {
+				if !slices.Contains(s.Enum, e) {
 					s.Enum = append(s.Enum, e)
 				}
 			}
 			for _, e := range roEnum {
-				if !containsStr(s.ReadOnlyEnum, e) {
+				if !slices.Contains(s.ReadOnlyEnum, e) {
 					s.ReadOnlyEnum = append(s.ReadOnlyEnum, e)
 				}
 			}
@@ -479,13 +480,4 @@ func (l *Loader) facets(n *node, s *Syntax, modify bool) {
 			s.Patterns = pats
 		}
 	}
-}
-
-func containsStr(list []string, v string) bool {
-	for _, s := range list {
-		if s == v {
-			return true
-		}
-	}
-	return false
 }

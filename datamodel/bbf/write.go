@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -290,7 +291,7 @@ func applyOverlay(flags, over []string) []string {
 // is Requested".
 func writableEnum(name string, s Syntax) []string {
 	ro := s.ReadOnlyEnum
-	if len(ro) == 0 && strings.HasSuffix(name, "DiagnosticsState") && containsStr(s.Enum, "Requested") {
+	if len(ro) == 0 && strings.HasSuffix(name, "DiagnosticsState") && slices.Contains(s.Enum, "Requested") {
 		for _, e := range s.Enum {
 			if e != "Requested" && e != "Canceled" {
 				ro = append(ro, e)
@@ -302,7 +303,7 @@ func writableEnum(name string, s Syntax) []string {
 	}
 	var w []string
 	for _, e := range s.Enum {
-		if !containsStr(ro, e) {
+		if !slices.Contains(ro, e) {
 			w = append(w, e)
 		}
 	}
