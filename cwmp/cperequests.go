@@ -114,13 +114,7 @@ func (a *Agent) ownRequests() []cpeRequest {
 			}
 			a.st.OwnRequests = kept
 			if !left {
-				events := a.st.Events[:0]
-				for _, e := range a.st.Events {
-					if e.Code != code {
-						events = append(events, e)
-					}
-				}
-				a.st.Events = events
+				a.dropEvents(func(e Event) bool { return e.Code == code })
 			}
 			a.save()
 		}})

@@ -117,19 +117,17 @@ func (a *Agent) duDelivered(id uint64) {
 			left = true
 		}
 	}
-	events := a.st.Events[:0]
-	for _, e := range a.st.Events {
-		switch {
-		case e.Code == EventMChangeDUState && !done.Autonomous && e.CommandKey == done.CommandKey && !a.duKeyPending(e.CommandKey):
-			continue
-		case e.Code == EventDUStateChangeComplete && !left:
-			continue
-		case e.Code == EventAutonomousDUStateChangeComplete && !leftAuton:
-			continue
+	a.dropEvents(func(e Event) bool {
+		switch e.Code {
+		case EventMChangeDUState:
+			return !done.Autonomous && e.CommandKey == done.CommandKey && !a.duKeyPending(e.CommandKey)
+		case EventDUStateChangeComplete:
+			return !left
+		case EventAutonomousDUStateChangeComplete:
+			return !leftAuton
 		}
-		events = append(events, e)
-	}
-	a.st.Events = events
+		return false
+	})
 	a.save()
 }
 

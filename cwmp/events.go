@@ -115,3 +115,15 @@ func informEvents(queue []Event) ([]soap.EventStruct, map[uint64]bool) {
 	}
 	return out, covered
 }
+
+// dropEvents removes the queued events drop says are delivered (by the
+// response to one of the CPE's own requests).
+func (a *Agent) dropEvents(drop func(Event) bool) {
+	kept := a.st.Events[:0]
+	for _, e := range a.st.Events {
+		if !drop(e) {
+			kept = append(kept, e)
+		}
+	}
+	a.st.Events = kept
+}

@@ -105,17 +105,9 @@ func (a *Agent) transferDelivered(id uint64) {
 			left = true
 		}
 	}
-	events := a.st.Events[:0]
-	for _, e := range a.st.Events {
-		if e.Code == done.event() && e.CommandKey == done.CommandKey {
-			continue
-		}
-		if e.Code == EventTransferComplete && !left {
-			continue
-		}
-		events = append(events, e)
-	}
-	a.st.Events = events
+	a.dropEvents(func(e Event) bool {
+		return e.Code == done.event() && e.CommandKey == done.CommandKey || e.Code == EventTransferComplete && !left
+	})
 	if done.File != "" && done.Method == "Upload" {
 		os.Remove(done.File)
 	}
