@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 	"github.com/cwmp-agent/cwmp-agent/soap"
@@ -21,11 +20,7 @@ func TestAliasBasedAddressing(t *testing.T) {
 	acs, err := cwmptest.New()
 	require.NoError(t, err)
 	defer acs.Close()
-	c, err := Build(Config{DataModel: "Device:2.19", StateDir: t.TempDir(), ConnReqListen: "127.0.0.1:0",
-		Factory: map[string]string{ms + "URL": acs.URL, "Device.DeviceInfo.ManufacturerOUI": "00D09E",
-			"Device.DeviceInfo.SerialNumber": "ALIAS", ms + "PeriodicInformEnable": "false"},
-		Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond}})
-	require.NoError(t, err)
+	c := device2(t, acs.URL, "ALIAS", nil, nil)
 	testrun.Go(t, c.Run)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()

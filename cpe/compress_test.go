@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
@@ -23,11 +22,7 @@ func TestHTTPCompression(t *testing.T) {
 	require.NoError(t, err)
 	defer acs.Close()
 	acs.GzipResponses(true)
-	c, err := Build(Config{DataModel: "Device:2.19", StateDir: t.TempDir(), ConnReqListen: "127.0.0.1:0",
-		Factory: map[string]string{ms + "URL": acs.URL, "Device.DeviceInfo.ManufacturerOUI": "00D09E",
-			"Device.DeviceInfo.SerialNumber": "GZ", ms + "PeriodicInformEnable": "false", ms + "HTTPCompression": "GZIP"},
-		Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond}})
-	require.NoError(t, err)
+	c := device2(t, acs.URL, "GZ", map[string]string{ms + "HTTPCompression": "GZIP"}, nil)
 	testrun.Go(t, c.Run)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

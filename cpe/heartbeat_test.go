@@ -8,7 +8,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/internal/clock"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
@@ -24,12 +23,8 @@ func TestHeartbeat(t *testing.T) {
 	start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	fake := clock.NewFake(start)
 	hb := ms + "HeartbeatPolicy."
-	c, err := Build(Config{DataModel: "Device:2.19", StateDir: t.TempDir(), ConnReqListen: "127.0.0.1:0",
-		Factory: map[string]string{ms + "URL": acs.URL, "Device.DeviceInfo.ManufacturerOUI": "00D09E",
-			"Device.DeviceInfo.SerialNumber": "HB", ms + "PeriodicInformEnable": "false",
-			hb + "Enable": "true", hb + "ReportingInterval": "60", hb + "InitiationTime": "2026-12-01T09:00:30Z"},
-		Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond, Clock: fake}})
-	require.NoError(t, err)
+	c := device2(t, acs.URL, "HB", map[string]string{hb + "Enable": "true", hb + "ReportingInterval": "60", hb + "InitiationTime": "2026-12-01T09:00:30Z"},
+		func(c *Config) { c.Agent.Clock = fake })
 	testrun.Go(t, c.Run)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cwmp-agent/cwmp-agent/cpe/control"
-	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
 	"github.com/cwmp-agent/cwmp-agent/soap"
@@ -25,11 +24,7 @@ func TestOwnRequests(t *testing.T) {
 	require.NoError(t, err)
 	defer acs.Close()
 	sock := filepath.Join(t.TempDir(), "agent.sock")
-	c, err := Build(Config{DataModel: "Device:2.19", StateDir: t.TempDir(), ConnReqListen: "127.0.0.1:0", ControlSocket: sock,
-		Factory: map[string]string{ms + "URL": acs.URL, "Device.DeviceInfo.ManufacturerOUI": "00D09E",
-			"Device.DeviceInfo.SerialNumber": "OWN", ms + "PeriodicInformEnable": "false"},
-		Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond}})
-	require.NoError(t, err)
+	c := device2(t, acs.URL, "OWN", nil, func(c *Config) { c.ControlSocket = sock })
 	testrun.Go(t, c.Run)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -82,11 +77,7 @@ func TestOwnRequestsOnlyWhatTheACSTakes(t *testing.T) {
 	defer acs.Close()
 	acs.Methods([]string{"Inform", "GetRPCMethods", "TransferComplete"})
 	sock := filepath.Join(t.TempDir(), "agent.sock")
-	c, err := Build(Config{DataModel: "Device:2.19", StateDir: t.TempDir(), ConnReqListen: "127.0.0.1:0", ControlSocket: sock,
-		Factory: map[string]string{ms + "URL": acs.URL, "Device.DeviceInfo.ManufacturerOUI": "00D09E",
-			"Device.DeviceInfo.SerialNumber": "OWN2", ms + "PeriodicInformEnable": "false"},
-		Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond}})
-	require.NoError(t, err)
+	c := device2(t, acs.URL, "OWN2", nil, func(c *Config) { c.ControlSocket = sock })
 	testrun.Go(t, c.Run)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

@@ -22,10 +22,25 @@ const du = "Device.SoftwareModules.DeploymentUnit."
 
 func swCPE(t *testing.T, acs *cwmptest.ACS, dir string, backend swmod.Backend) *CPE {
 	t.Helper()
-	c, err := Build(Config{DataModel: "Device:2.19", StateDir: dir, ConnReqListen: "127.0.0.1:0",
-		Factory: map[string]string{ms + "URL": acs.URL, "Device.DeviceInfo.ManufacturerOUI": "00D09E",
-			"Device.DeviceInfo.SerialNumber": "SW1", ms + "PeriodicInformEnable": "false"},
-		Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond}, SoftwareModules: backend})
+	return device2(t, acs.URL, "SW1", nil, func(c *Config) { c.StateDir, c.SoftwareModules = dir, backend })
+}
+
+// device2 builds a Device:2.19 CPE of the ACS at acsURL (OUI 00D09E, no
+// periodic Informs, a quick retry); factory adds values, set adjusts the
+// rest.
+func device2(t *testing.T, acsURL, serial string, factory map[string]string, set func(*Config)) *CPE {
+	t.Helper()
+	cfg := Config{DataModel: "Device:2.19", StateDir: t.TempDir(), ConnReqListen: "127.0.0.1:0",
+		Factory: map[string]string{ms + "URL": acsURL, "Device.DeviceInfo.ManufacturerOUI": "00D09E",
+			"Device.DeviceInfo.SerialNumber": serial, ms + "PeriodicInformEnable": "false"},
+		Agent: cwmp.Config{RetryMinimumWait: 50 * time.Millisecond}}
+	for k, v := range factory {
+		cfg.Factory[k] = v
+	}
+	if set != nil {
+		set(&cfg)
+	}
+	c, err := Build(cfg)
 	require.NoError(t, err)
 	return c
 }
