@@ -86,8 +86,10 @@ func New(cfg Config) (*Client, error) {
 	c := &Client{cfg: cfg, log: cfg.Logger.With("component", "xmpp"), wake: make(chan struct{}, 1)}
 	cfg.Tree.OnCommit(func(evs []datamodel.Event) {
 		for _, e := range evs {
-			if e.Kind == datamodel.Reset || strings.HasPrefix(e.Path, "Device.XMPP.") && e.Origin == datamodel.OriginACS ||
-				e.Path == ms+"ConnReqXMPPConnection" || (strings.HasPrefix(e.Path, "Device.XMPP.") && e.Def != nil && e.Def.Writable) {
+			// The connection's own settings (an instance added or deleted,
+			// a writable parameter); what it learns itself is read-only.
+			xmppSetting := strings.HasPrefix(e.Path, "Device.XMPP.") && (e.Def == nil || e.Def.Writable)
+			if e.Kind == datamodel.Reset || e.Path == ms+"ConnReqXMPPConnection" || xmppSetting {
 				select {
 				case c.wake <- struct{}{}:
 				default:
@@ -122,22 +124,18 @@ func (c *Client) set(vals map[string]string) {
 
 // conn is the configuration of the connection in use.
 type conn struct {
-	path                           string // Device.XMPP.Connection.N.
-	user, pass, domain, resource   string
-	address                        string // host:port; "" the domain's SRV record or domain:5222
-	useTLS                         bool
-	keepAlive                      time.Duration
-	attempts                       int
-	retryInit, retryMax            time.Duration
-	retryMult                      float64
-	allowed                        []string
-	crUser, crPass                 string
-	disabled, misconfigured        bool
-	algorithm                      string
-	tlsConfig                      *tls.Config
-	serverHost                     string
-	serverPort                     int
-	serverEnabled, haveServerTable bool
+	path                         string // Device.XMPP.Connection.N.
+	user, pass, domain, resource string
+	address                      string // host:port; "" the domain's SRV record or domain:5222
+	useTLS                       bool
+	keepAlive                    time.Duration
+	attempts                     int
+	retryInit, retryMax          time.Duration
+	retryMult                    float64
+	allowed                      []string
+	crUser, crPass               string
+	disabled, misconfigured      bool
+	algorithm                    string
 }
 
 func (c *Client) current() conn {
