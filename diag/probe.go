@@ -2,7 +2,6 @@ package diag
 
 import (
 	"context"
-	"errors"
 	"net"
 	"time"
 )
@@ -47,12 +46,7 @@ const (
 	ErrInitConnection    = "Error_InitConnectionFailed"
 	ErrNoResponse        = "Error_NoResponse"
 	ErrTransferFailed    = "Error_TransferFailed"
-	ErrPasswordRequest   = "Error_PasswordRequestFailed"
-	ErrLoginFailed       = "Error_LoginFailed"
-	ErrNoTransferMode    = "Error_NoTransferMode"
-	ErrNoPASV            = "Error_NoPASV"
 	ErrIncorrectSize     = "Error_IncorrectSize"
-	ErrTimeout           = "Error_Timeout"
 	ErrDNSServerNotFound = "Error_DNSServerNotResolved"
 	ErrInternal          = "Error_Internal"
 	ErrOther             = "Error_Other"
@@ -214,6 +208,3 @@ type Lookup struct {
 type LookupResult struct {
 	Results []Lookup
 }
-
-// errCanceled is the engine's own cause for a canceled test.
-var errCanceled = errors.New("diagnostic canceled")
