@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testbin"
 )
 
 // trackedFiles lists the files git tracks, or skips outside a checkout.
@@ -78,4 +80,22 @@ func TestDeviceBinaryLinksNoFleet(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestBuildTagsAgree: the tests build the commands with the tags `make`
+// uses, so that what they run is what ships.
+func TestBuildTagsAgree(t *testing.T) {
+	mk, err := os.ReadFile("Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(mk), "\n") {
+		if k, v, ok := strings.Cut(line, ":="); ok && strings.TrimSpace(k) == "TAGS" {
+			if got := strings.TrimSpace(v); got != testbin.Tags {
+				t.Errorf("Makefile TAGS = %q, testbin.Tags = %q", got, testbin.Tags)
+			}
+			return
+		}
+	}
+	t.Error("the Makefile sets no TAGS")
 }

@@ -18,7 +18,7 @@ import (
 )
 
 // Real runs the tests from this host: ICMP through golang.org/x/net/icmp,
-// HTTP through net/http, DNS through github.com/miekg/dns.
+// HTTP through net/http, DNS through golang.org/x/net/dns/dnsmessage.
 type Real struct {
 	Logger *slog.Logger
 	// Resolver resolves host names; nil is net.DefaultResolver.

@@ -17,6 +17,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"flag"
 	"fmt"
 	"go/format"
@@ -190,7 +191,23 @@ func generate(dir, outDir string, m model) error {
 	for _, n := range notes {
 		fmt.Fprintf(os.Stderr, "gen: %s: %s: %s\n", n.Pos, n.Path, n.Msg)
 	}
-	return os.WriteFile(filepath.Join(outDir, m.out), buf.Bytes(), 0o644)
+	if err := os.WriteFile(filepath.Join(outDir, m.out), buf.Bytes(), 0o644); err != nil {
+		return err
+	}
+	// The binary embeds the gzipped copy: the text is for reading and
+	// review, the copy costs an eighth of its bytes in the device binary.
+	var gz bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	if _, err := zw.Write(buf.Bytes()); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(outDir, m.out+".gz"), gz.Bytes(), 0o644)
 }
 
 // readOverlay reads "PATH FLAG..." lines ('#' comments).

@@ -3,13 +3,14 @@
 // agent's own flags from the .overlay files: Device:1.1 (TR-106 Amendment
 // 1 with TR-111), InternetGatewayDevice:1.2 (TR-098 Amendment 1 with
 // TR-111) and Device:2.19 (TR-181 Issue 2 Amendment 19), each whole. They
-// are embedded in the binary and parsed once, on first use.
+// are embedded in the binary gzipped and parsed once, on first use.
 package schemas
 
 //go:generate go run gen.go
 
 import (
 	"bytes"
+	"compress/gzip"
 	_ "embed"
 	"fmt"
 	"io"
@@ -21,13 +22,13 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/datamodel/bbf"
 )
 
-//go:embed device-1.1.schema
+//go:embed device-1.1.schema.gz
 var device11Text []byte
 
-//go:embed igd-1.2.schema
+//go:embed igd-1.2.schema.gz
 var igd12Text []byte
 
-//go:embed device-2.19.schema
+//go:embed device-2.19.schema.gz
 var device219Text []byte
 
 // Root names.
@@ -58,11 +59,27 @@ var models = []*entry{
 }
 
 func (e *entry) schema() *datamodel.Schema {
-	e.once.Do(func() { e.s, e.err = datamodel.ParseSchema(bytes.NewReader(e.text)) })
+	e.once.Do(func() {
+		zr, err := gzip.NewReader(bytes.NewReader(e.text))
+		if err != nil {
+			e.err = err
+			return
+		}
+		e.s, e.err = datamodel.ParseSchema(zr)
+	})
 	if e.err != nil {
 		panic(fmt.Sprintf("schemas: embedded %s schema is invalid: %v", e.name, e.err))
 	}
 	return e.s
+}
+
+// plain is the schema's text, uncompressed.
+func (e *entry) plain() ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(e.text))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(zr)
 }
 
 // Names lists the models served, oldest first.
@@ -154,7 +171,11 @@ func texts(base *datamodel.Schema, files []string) ([]byte, [][]byte, error) {
 	var text []byte
 	for _, e := range models {
 		if e.s == base {
-			text = e.text
+			t, err := e.plain()
+			if err != nil {
+				return nil, nil, err
+			}
+			text = t
 		}
 	}
 	exists := func(path string) bool { return base.Object(path) != nil }

@@ -2,6 +2,8 @@ package schemas
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -239,6 +241,20 @@ func TestGenerated(t *testing.T) {
 		require.NoError(t, err)
 		if !bytes.Equal(want, got) {
 			t.Errorf("%s differs from what gen.go writes: run go generate ./schemas", name)
+		}
+		if strings.HasSuffix(name, ".schema") {
+			// The embedded copy must hold the same text (its bytes may differ
+			// between Go versions' compressors, so they are not compared).
+			f, err := os.Open(name + ".gz")
+			require.NoError(t, err)
+			zr, err := gzip.NewReader(f)
+			require.NoError(t, err)
+			text, err := io.ReadAll(zr)
+			f.Close()
+			require.NoError(t, err)
+			if !bytes.Equal(want, text) {
+				t.Errorf("%s.gz does not hold %s: run go generate ./schemas", name, name)
+			}
 		}
 	}
 }

@@ -13,6 +13,10 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testfiles"
 )
 
+// Tags are the build tags `make build` and `make cross` use (the Makefile's
+// TAGS; a repository test keeps the two equal).
+const Tags = "nethttpomithttp2"
+
 var (
 	mu    sync.Mutex
 	dir   string
@@ -36,7 +40,7 @@ func Build(cmd string) (string, error) {
 		dir = d
 	}
 	p := filepath.Join(dir, cmd)
-	b := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", p, "./cmd/"+cmd)
+	b := exec.Command("go", "build", "-tags", Tags, "-trimpath", "-ldflags", "-s -w", "-o", p, "./cmd/"+cmd)
 	b.Dir = testfiles.Repo()
 	b.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := b.CombinedOutput(); err != nil {
