@@ -97,9 +97,6 @@ type Virtual struct {
 	// PeriodicPhase shifts the periodic schedule when PeriodicInformTime is
 	// the Unknown Time, so that a fleet does not inform in lockstep.
 	PeriodicPhase time.Duration
-	// OnSession is told the outcome of every session (fleet statistics).
-	// It runs on the agent's goroutine and must not block.
-	OnSession func(SessionResult)
 	// Rand returns a uniform number in [0,1) for the retry back-off; nil
 	// uses math/rand/v2.
 	Rand func() float64
@@ -130,6 +127,10 @@ type Config struct {
 	Hooks                   Hooks
 	// MaxTransferSize caps a download; 0 means 64 MiB.
 	MaxTransferSize int64
+	// OnSession is told the outcome of every session (a fleet's
+	// statistics, the device's memory trimming). It runs on the agent's
+	// goroutine and must not block.
+	OnSession func(SessionResult)
 	// UploadSource returns the content of an Upload FileType ("1 Vendor
 	// Configuration File", "2 Vendor Log File"); nil supports none.
 	UploadSource func(fileType string) ([]byte, error)

@@ -128,12 +128,12 @@ func (a *Agent) session(ctx context.Context) {
 	if a.cfg.AfterSession != nil {
 		a.cfg.AfterSession()
 	}
-	if a.cfg.Virtual.OnSession != nil && !interrupted {
+	if a.cfg.OnSession != nil && !interrupted {
 		names := make([]string, len(events))
 		for i, e := range events {
 			names[i] = e.EventCode
 		}
-		a.cfg.Virtual.OnSession(SessionResult{Start: start, Duration: a.clock.Now().Sub(start), Events: names, Err: err})
+		a.cfg.OnSession(SessionResult{Start: start, Duration: a.clock.Now().Sub(start), Events: names, Err: err})
 	}
 }
 
@@ -518,8 +518,8 @@ func (a *Agent) heartbeatSession(ctx context.Context) {
 		a.failures.Add(1)
 		a.log.Warn("heartbeat session failed", "err", err)
 	}
-	if a.cfg.Virtual.OnSession != nil {
-		a.cfg.Virtual.OnSession(SessionResult{Start: a.clock.Now(), Events: []string{string(EventHeartbeat)}, Err: err})
+	if a.cfg.OnSession != nil {
+		a.cfg.OnSession(SessionResult{Start: a.clock.Now(), Events: []string{string(EventHeartbeat)}, Err: err})
 	}
 	if a.cfg.AfterSession != nil {
 		a.cfg.AfterSession()

@@ -89,11 +89,16 @@ func NewHTTPTransport(tc *tls.Config) *http.Transport {
 // optional CA file, an optional client certificate, hostname verification
 // on (TR-069 3.4.1: the ACS certificate matches the host of the ACS URL).
 func tlsConfig(c TLSConfig) (*tls.Config, error) {
-	roots, err := x509.SystemCertPool()
-	if err != nil || roots == nil {
-		roots = x509.NewCertPool()
-	}
+	// Without a CA file RootCAs stays nil: crypto/tls then reads the system
+	// roots at the first handshake that needs them, so an agent talking
+	// plain HTTP never holds them (about 1.5 MB of heap).
+	var roots *x509.CertPool
 	if c.CAFile != "" {
+		sys, err := x509.SystemCertPool()
+		if err != nil || sys == nil {
+			sys = x509.NewCertPool()
+		}
+		roots = sys
 		pem, err := os.ReadFile(c.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("cwmp: acs.ca_file: %w", err)

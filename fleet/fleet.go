@@ -202,7 +202,7 @@ func New(cfg Config) (*Fleet, error) {
 			c.Agent.Virtual.PeriodicPhase = time.Duration(rand.Int64N(int64(24 * time.Hour)))
 		}
 		d := &Device{Serial: serial}
-		c.Agent.Virtual.OnSession = func(r cwmp.SessionResult) { f.sessionDone(d, r) }
+		c.Agent.OnSession = func(r cwmp.SessionResult) { f.sessionDone(d, r) }
 		if cfg.Base.Logger != nil {
 			c.Logger = cfg.Base.Logger.With("cpe", serial)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -13,6 +14,8 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cmd/internal/cli"
 	"github.com/cwmp-agent/cwmp-agent/cmd/internal/config"
 	"github.com/cwmp-agent/cwmp-agent/cpe"
+	"github.com/cwmp-agent/cwmp-agent/cwmp"
+	"github.com/cwmp-agent/cwmp-agent/internal/linux/imagepages"
 )
 
 // cmdRun runs the agent in the foreground until SIGTERM or SIGINT; SIGHUP
@@ -33,6 +36,13 @@ func cmdRun(args []string) error {
 	}
 	cc := cfg.CPE(log, logs.Ring)
 	cc.Agent.UserAgent = "cwmp-agent/" + version
+	sessionDone := make(chan struct{}, 1)
+	cc.Agent.OnSession = func(cwmp.SessionResult) {
+		select {
+		case sessionDone <- struct{}{}:
+		default:
+		}
+	}
 	c, err := cpe.Build(cc)
 	if err != nil {
 		return err
@@ -64,19 +74,43 @@ func cmdRun(args []string) error {
 			}
 		}
 	}()
-	// Start-up (configuration, schema parsing) leaves garbage behind; an
-	// embedded agent should give it back rather than hold it as RSS.
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
-			debug.FreeOSMemory()
-		}
-	}()
+	// Start-up (configuration, schema parsing, every package's initialiser)
+	// leaves garbage and touched code behind; an embedded agent gives both
+	// back rather than hold them as RSS, once started and then every
+	// trimInterval (a GC of a small heap and one madvise per mapping).
+	go trimMemory(ctx, log, sessionDone)
 	err = c.Run(ctx)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("agent stopped: %w", err)
 	}
 	log.Info("cwmp-agent stopped")
 	return nil
+}
+
+// trimDelay is how long after start-up or a session the agent hands back
+// what it no longer uses: sessions touch code and heap an idle agent does
+// not. It is short: an idle device should look idle to top(1) soon after.
+const trimDelay = 200 * time.Millisecond
+
+// trimMemory returns garbage to the system and drops the executable's
+// pages from the resident set (imagepages) once started and after each
+// session. The cost is one GC of a small heap and a few madvise calls.
+func trimMemory(ctx context.Context, log *slog.Logger, sessionDone <-chan struct{}) {
+	t := time.NewTimer(trimDelay)
+	defer t.Stop()
+	logged := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-sessionDone:
+			t.Reset(trimDelay)
+		case <-t.C:
+			debug.FreeOSMemory()
+			if _, err := imagepages.Release(); err != nil && !logged {
+				log.Debug("executable pages not released", "err", err)
+				logged = true
+			}
+		}
+	}
 }
