@@ -522,7 +522,7 @@ func (c *CPE) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	errs := make(chan error, 8)
+	errs := make(chan error, 16)
 	run := func(f func(context.Context) error) {
 		wg.Add(1)
 		go func() {
@@ -544,9 +544,9 @@ func (c *CPE) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	run(c.Agent.Run)
 	run(c.Notify.Run)
-	run(c.Diag.Run)
+	// The diagnostics engine holds a goroutine only while it has work.
+	c.Diag.Start()
 	if c.SWMod != nil {
 		run(c.SWMod.Run)
 	}
@@ -574,7 +574,14 @@ func (c *CPE) Run(ctx context.Context) error {
 	if c.cfg.Host != nil && (c.hostsTable() != "" || c.isDevice2()) {
 		run(c.runHosts)
 	}
+	// The agent runs on the caller's goroutine: an idle fleet CPE costs
+	// one goroutine less.
+	if err := c.Agent.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		errs <- err
+	}
+	cancel()
 	wg.Wait()
+	c.Diag.Stop()
 	c.Notify.Close()
 	close(errs)
 	return <-errs

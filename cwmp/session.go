@@ -121,10 +121,7 @@ func (a *Agent) session(ctx context.Context) {
 		a.setRetry(0, time.Time{})
 	}
 	a.save()
-	select {
-	case a.transferWake <- struct{}{}:
-	default:
-	}
+	a.kickTransfers()
 	if a.cfg.AfterSession != nil {
 		a.cfg.AfterSession()
 	}

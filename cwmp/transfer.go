@@ -299,13 +299,23 @@ func (a *Agent) getAllQueuedTransfers(_ context.Context, _ *session, _ *soap.Get
 // (TR-069: the CWMP session is not blocked by a transfer), on its own
 // goroutine: it asks the agent's goroutine, which owns the transfers, for
 // the next one, runs a copy of it, and posts the outcome back.
+//
+// The goroutine exists only while a transfer waits or runs: it ends, on
+// the agent's goroutine, when no transfer is left to start, and
+// kickTransfers starts it again when a session queued one.
 func (a *Agent) runTransfers(ctx context.Context) {
 	for ctx.Err() == nil {
 		var work *Transfer
 		wait := 24 * time.Hour
+		idle := true
 		// Answered between sessions only: the owner runs tasks then.
 		err := a.tasks.do(ctx, func() {
 			now := a.clock.Now()
+			defer func() {
+				if idle && work == nil {
+					a.transfers.running = false
+				}
+			}()
 			for _, t := range a.st.Transfers {
 				if t.State != TransferNotStarted {
 					continue
@@ -318,6 +328,7 @@ func (a *Agent) runTransfers(ctx context.Context) {
 					work = &cp
 					return
 				}
+				idle = false
 				if d := t.StartAt.Sub(now); d < wait {
 					wait = d
 				}
@@ -325,6 +336,9 @@ func (a *Agent) runTransfers(ctx context.Context) {
 		})
 		if err != nil {
 			return
+		}
+		if idle && work == nil {
+			return // a.transfers.running is false: the next kick starts another
 		}
 		if work != nil {
 			a.execute(ctx, work)
@@ -340,6 +354,33 @@ func (a *Agent) runTransfers(ctx context.Context) {
 		}
 		t.Stop()
 	}
+}
+
+// kickTransfers wakes the transfer runner, starting it when a transfer
+// waits and none runs. It runs on the agent's goroutine, which owns
+// a.transfers.
+func (a *Agent) kickTransfers() {
+	if a.transfers.running {
+		select {
+		case a.transferWake <- struct{}{}:
+		default:
+		}
+		return
+	}
+	waiting := false
+	for _, t := range a.st.Transfers {
+		if t.State == TransferNotStarted {
+			waiting = true
+			break
+		}
+	}
+	if !waiting || a.transfers.ctx == nil {
+		return
+	}
+	a.transfers.running = true
+	a.transfers.wg.Add(1)
+	ctx := a.transfers.ctx
+	go func() { defer a.transfers.wg.Done(); a.runTransfers(ctx) }()
 }
 
 // transfer finds a queued transfer by ID; nil when it is gone (the ACS

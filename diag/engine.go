@@ -23,6 +23,7 @@ import (
 
 	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/internal/clock"
+	"github.com/cwmp-agent/cwmp-agent/internal/serial"
 )
 
 // Tree is what the engine needs of the parameter tree (*datamodel.Tree).
@@ -107,7 +108,7 @@ type object struct {
 	state *datamodel.ParamDef
 	enum  []string
 
-	// Owned by Run's goroutine.
+	// Owned by the engine's queue.
 	pending bool // requested by the ACS; starts when the session ends
 	resume  bool // Requested when the agent started: runs at once
 	byACS   bool
@@ -123,11 +124,12 @@ type Engine struct {
 
 	echo *EchoServer // nil without UDPEchoConfig or Config.EchoServer
 
-	sessionEnd time.Time // of the last session; owned by Run's goroutine
+	sessionEnd time.Time // of the last session; owned by the queue
 
-	mu    sync.Mutex // guards inbox
-	inbox []func()
-	wake  chan struct{}
+	// queue runs every function that reads or writes the objects, one at
+	// a time; an idle engine holds no goroutine (a fleet has one engine
+	// per CPE).
+	queue serial.Queue
 	wg    sync.WaitGroup // running tests
 }
 
@@ -145,7 +147,7 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Complete == nil {
 		cfg.Complete = func() {}
 	}
-	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "diag"), objs: map[string]*object{}, wake: make(chan struct{}, 1)}
+	e := &Engine{cfg: cfg, log: cfg.Logger.With("component", "diag"), objs: map[string]*object{}}
 	s := cfg.Tree.Schema()
 	for _, path := range Supported(s) {
 		st := s.Param(path + "DiagnosticsState")
@@ -216,16 +218,8 @@ func (e *Engine) applyEcho() {
 	}
 }
 
-// post queues f for Run's goroutine; it never blocks.
-func (e *Engine) post(f func()) {
-	e.mu.Lock()
-	e.inbox = append(e.inbox, f)
-	e.mu.Unlock()
-	select {
-	case e.wake <- struct{}{}:
-	default:
-	}
-}
+// post queues f for the engine's queue; it never blocks.
+func (e *Engine) post(f func()) { e.queue.Post(f) }
 
 // SessionEnded starts the tests the ACS requested during the session
 // (TR-106: "the CPE SHOULD wait until after completion of the
@@ -255,45 +249,41 @@ func (e *Engine) sorted() []*object {
 // running when the agent last stopped runs again: its request was
 // acknowledged, and the ACS waits for its "8 DIAGNOSTICS COMPLETE".
 func (e *Engine) Run(ctx context.Context) error {
-	e.applyEcho()
-	defer func() {
-		if e.echo != nil {
-			e.echo.Close()
+	e.Start()
+	<-ctx.Done()
+	e.Stop()
+	return nil
+}
+
+// Start is Run without the waiting: the engine runs on the goroutines of
+// the tests it starts until Stop.
+func (e *Engine) Start() {
+	e.post(func() {
+		e.applyEcho()
+		for _, o := range e.sorted() {
+			if o.resume {
+				o.resume = false
+				o.byACS = true
+				e.start(o)
+			}
 		}
-	}()
-	for _, o := range e.sorted() {
-		if o.resume {
-			o.resume = false
-			o.byACS = true
-			e.start(o)
+	})
+	e.queue.Open()
+}
+
+// Stop ends the running tests and the echo server; what is posted after
+// it waits for the next Start.
+func (e *Engine) Stop() {
+	e.queue.Close()
+	for _, o := range e.objs {
+		if o.cancel != nil {
+			o.cancel()
+			o.cancel = nil // a result posted meanwhile is dropped
 		}
 	}
-	defer func() {
-		for _, o := range e.objs {
-			if o.cancel != nil {
-				o.cancel()
-			}
-		}
-		e.wg.Wait()
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-e.wake:
-		}
-		for {
-			e.mu.Lock()
-			q := e.inbox
-			e.inbox = nil
-			e.mu.Unlock()
-			if len(q) == 0 {
-				break
-			}
-			for _, f := range q {
-				f()
-			}
-		}
+	e.wg.Wait()
+	if e.echo != nil {
+		e.echo.Close()
 	}
 }
 

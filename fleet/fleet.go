@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -385,8 +386,14 @@ func (f *Fleet) Run(ctx context.Context) error {
 	}
 	if ctx.Err() == nil {
 		f.Stats.markSteady(time.Now())
+		// The ramp's garbage is gone and will not come back soon: each
+		// CPE now allocates only for its sessions. Without this the heap
+		// keeps the ramp's high-water mark (twice the live heap, GOGC's
+		// headroom) resident for as long as the fleet idles.
+		debug.FreeOSMemory()
 	}
 	<-ctx.Done()
+	f.Stats.markRunning()
 	wg.Wait()
 	return nil
 }

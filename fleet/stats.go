@@ -94,6 +94,14 @@ type Stats struct {
 	busy, retryAfterMax uint64
 	busyEarly           atomic.Uint64
 
+	// running holds what the CPEs held while they ran, read just before
+	// they stop (a report made after their goroutines and buffers are
+	// gone would say less than a running fleet holds).
+	running struct {
+		rss, heap  uint64
+		goroutines int
+	}
+
 	started     atomic.Int64
 	udpAccepted atomic.Int64
 	udpDropped  atomic.Int64
@@ -157,6 +165,21 @@ func (s *Stats) record(r cwmp.SessionResult) {
 }
 
 // markSteady starts the steady-state figures.
+// memory is the process's resident memory, heap in use and goroutines.
+func memory() (rss, heap uint64, goroutines int) {
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return RSS(), m.HeapInuse, runtime.NumGoroutine()
+}
+
+// markRunning records the memory of the running fleet.
+func (s *Stats) markRunning() {
+	rss, heap, g := memory()
+	s.mu.Lock()
+	s.running.rss, s.running.heap, s.running.goroutines = rss, heap, g
+	s.mu.Unlock()
+}
+
 func (s *Stats) markSteady(t time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -268,14 +291,16 @@ func (f *Fleet) Report(now time.Time) Report {
 	if r.Seconds > 0 {
 		r.SessionsPerSec = float64(r.Sessions) / r.Seconds
 	}
-	r.RSSBytes = RSS()
+	s.mu.Lock()
+	run := s.running
+	s.mu.Unlock()
+	if run.rss == 0 {
+		run.rss, run.heap, run.goroutines = memory()
+	}
+	r.RSSBytes, r.HeapBytes, r.Goroutines = run.rss, run.heap, run.goroutines
 	if r.Count > 0 {
 		r.RSSPerCPE = r.RSSBytes / uint64(r.Count)
 	}
-	var m runtime.MemStats
-	runtime.ReadMemStats(&m)
-	r.HeapBytes = m.HeapInuse
-	r.Goroutines = runtime.NumGoroutine()
 	var ru syscall.Rusage
 	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
 		r.CPUUserSec = tv(ru.Utime)
