@@ -544,8 +544,9 @@ func (c *CPE) Run(ctx context.Context) error {
 			}
 		}()
 	}
-	run(c.Notify.Run)
-	// The diagnostics engine holds a goroutine only while it has work.
+	// The notify and diagnostics engines hold a goroutine only while they
+	// have work.
+	c.Notify.Start(ctx)
 	c.Diag.Start()
 	if c.SWMod != nil {
 		run(c.SWMod.Run)
@@ -582,6 +583,7 @@ func (c *CPE) Run(ctx context.Context) error {
 	cancel()
 	wg.Wait()
 	c.Diag.Stop()
+	c.Notify.Stop()
 	c.Notify.Close()
 	close(errs)
 	return <-errs

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -299,4 +300,31 @@ func TestFleetHonoursRetryAfter(t *testing.T) {
 	assert.Equal(t, uint64(0), r.ACSBusy.RetriedEarly)
 	assert.Equal(t, map[string]uint64{"http 503": 8}, r.ErrorKinds)
 	assert.GreaterOrEqual(t, time.Since(begin), 3*time.Second, "the CPEs turned away came back after Retry-After, not after the 1 s back-off")
+}
+
+// TestIdleCPEsHoldOneGoroutine: between sessions a virtual CPE holds one
+// goroutine (its agent's, waiting for the next instant); its notify and
+// diagnostics engines and its transfer runner hold none. Memory per CPE
+// at 100,000 CPEs depends on it.
+func TestIdleCPEsHoldOneGoroutine(t *testing.T) {
+	acs, err := cwmptest.New()
+	require.NoError(t, err)
+	defer acs.Close()
+	acs.Lean(true)
+	const n = 300
+	before := runtime.NumGoroutine()
+	f, err := New(Config{Count: n, Base: base(acs.URL)})
+	require.NoError(t, err)
+	runFleet(t, f)
+	require.Eventually(t, func() bool { return f.Up() == n }, time.Minute, 20*time.Millisecond)
+	// Sessions end, then their connections' goroutines go.
+	require.Eventually(t, func() bool { return runtime.NumGoroutine()-before <= n+10 }, 10*time.Second, 50*time.Millisecond,
+		"%d goroutines for %d idle CPEs", runtime.NumGoroutine()-before, n)
+	// A Connection Request still reaches an idle CPE, and it goes idle again.
+	d := f.Devices()[7]
+	d.CPE.Agent.ConnectionRequest()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	require.NoError(t, acs.WaitSessions(ctx, "00D09E-Sim-"+d.Serial, 2))
+	require.Eventually(t, func() bool { return runtime.NumGoroutine()-before <= n+10 }, 10*time.Second, 50*time.Millisecond)
 }

@@ -94,6 +94,20 @@ type Engine struct {
 	debounce bool      // an OnActive call is scheduled
 	kick     chan struct{}
 	acsSet   map[string]string // values the ACS set on polled parameters
+
+	// loop is the goroutine that polls, throttles and debounces. It exists
+	// only while there is something to time (computed parameters to poll,
+	// a throttled change, a debounce): an engine with nothing to watch,
+	// as in most virtual CPEs of a fleet, holds no goroutine until poked.
+	loop struct {
+		mu      sync.Mutex // guards ctx and running; taken after e.mu
+		ctx     context.Context
+		running bool
+		wg      sync.WaitGroup
+		// Owned by the loop's goroutine.
+		nextPoll, debounceAt time.Time
+		polling              bool // the last poll read something
+	}
 }
 
 type stateFile struct {
@@ -292,6 +306,39 @@ func (e *Engine) poke() {
 	case e.kick <- struct{}{}:
 	default:
 	}
+	e.ensureLoop()
+}
+
+// ensureLoop starts the loop's goroutine when it is not running. The kick
+// is sent before: a loop deciding to end sees it and goes on instead.
+func (e *Engine) ensureLoop() {
+	e.loop.mu.Lock()
+	defer e.loop.mu.Unlock()
+	if e.loop.running || e.loop.ctx == nil || e.loop.ctx.Err() != nil {
+		return
+	}
+	e.loop.running = true
+	e.loop.wg.Add(1)
+	ctx := e.loop.ctx
+	go func() {
+		defer e.loop.wg.Done()
+		e.runLoop(ctx)
+	}()
+}
+
+// idleExit ends the loop's goroutine unless a kick came meanwhile, and
+// leaves its schedule to the next one.
+func (e *Engine) idleExit(nextPoll, debounceAt time.Time) bool {
+	e.loop.mu.Lock()
+	defer e.loop.mu.Unlock()
+	select {
+	case <-e.kick:
+		return false
+	default:
+	}
+	e.loop.running = false
+	e.loop.nextPoll, e.loop.debounceAt = nextPoll, debounceAt
+	return true
 }
 
 // Collect returns the parameters the next Inform must carry: every passive
@@ -375,11 +422,36 @@ func (e *Engine) Pending() []string {
 // Run polls computed parameters, releases throttled notifications when
 // their limit passes, and calls OnActive (debounced) until ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
-	now := e.cfg.Clock.Now()
-	nextPoll := now // the first poll records the starting values
-	var debounceAt time.Time
+	e.Start(ctx)
+	<-ctx.Done()
+	e.Stop()
+	return ctx.Err()
+}
+
+// Start is Run without the waiting: the engine works on a goroutine of
+// its own while it has something to time, until ctx ends.
+func (e *Engine) Start(ctx context.Context) {
+	e.loop.mu.Lock()
+	e.loop.ctx = ctx
+	e.loop.nextPoll = e.cfg.Clock.Now() // the first poll records the starting values
+	e.loop.mu.Unlock()
+	e.ensureLoop()
+}
+
+// Stop waits for the loop to end after the context given to Start ended.
+func (e *Engine) Stop() {
+	e.loop.mu.Lock()
+	e.loop.ctx = nil
+	e.loop.mu.Unlock()
+	e.loop.wg.Wait()
+}
+
+func (e *Engine) runLoop(ctx context.Context) {
+	e.loop.mu.Lock()
+	nextPoll, debounceAt := e.loop.nextPoll, e.loop.debounceAt
+	e.loop.mu.Unlock()
 	for {
-		now = e.cfg.Clock.Now()
+		now := e.cfg.Clock.Now()
 		e.mu.Lock()
 		rebuild := e.rebuild
 		e.mu.Unlock()
@@ -387,7 +459,8 @@ func (e *Engine) Run(ctx context.Context) error {
 			// With nothing computed to watch there is nothing to poll: the
 			// engine sleeps until the attributes change (a fleet of
 			// thousands of CPEs would otherwise wake constantly).
-			if e.poll() {
+			e.loop.polling = e.poll()
+			if e.loop.polling {
 				nextPoll = now.Add(e.cfg.PollInterval)
 			} else {
 				nextPoll = now.Add(24 * time.Hour)
@@ -423,10 +496,17 @@ func (e *Engine) Run(ctx context.Context) error {
 		if !debounceAt.IsZero() && debounceAt.Before(next) {
 			next = debounceAt
 		}
+		idle := !e.loop.polling && e.wakeAt.IsZero() && debounceAt.IsZero() && !e.debounce && !e.rebuild
 		e.mu.Unlock()
 		if fire && e.cfg.OnActive != nil {
 			e.cfg.OnActive()
 			continue
+		}
+		if idle {
+			if e.idleExit(nextPoll, debounceAt) {
+				return
+			}
+			continue // a kick came: look again
 		}
 		// The wait is measured from the clock as it is now, not from the
 		// start of the loop.
@@ -434,7 +514,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			e.loop.mu.Lock()
+			e.loop.running = false
+			e.loop.mu.Unlock()
+			return
 		case <-e.kick:
 		case <-t.C():
 		}

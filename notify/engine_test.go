@@ -44,7 +44,13 @@ func newRig(t *testing.T, dir string) *rig {
 	r.cancel, r.done = cancel, make(chan struct{})
 	go func() { r.eng.Run(ctx); close(r.done) }()
 	t.Cleanup(r.stop)
-	require.True(t, r.clk.WaitTimers(1, 5*time.Second), "the engine waits for its first poll")
+	// The first poll done, the engine waits on a timer, or (with nothing
+	// to time) has no goroutine until something pokes it.
+	require.Eventually(t, func() bool {
+		r.eng.loop.mu.Lock()
+		defer r.eng.loop.mu.Unlock()
+		return !r.eng.loop.running || r.clk.Pending() >= 1
+	}, 5*time.Second, time.Millisecond, "the engine settles after its first poll")
 	return r
 }
 
@@ -230,3 +236,36 @@ func BenchmarkPoll10k(b *testing.B) {
 }
 
 func stringsReader(s string) *strings.Reader { return strings.NewReader(s) }
+
+// running reports whether the engine holds a goroutine.
+func (r *rig) running() bool {
+	r.eng.loop.mu.Lock()
+	defer r.eng.loop.mu.Unlock()
+	return r.eng.loop.running
+}
+
+// TestIdleEngineHoldsNoGoroutine: with nothing computed to poll and
+// nothing throttled, the engine has no goroutine; a change wakes it, an
+// Active Notification is signalled, and it goes idle again. A throttled
+// change keeps it until the limit passes.
+func TestIdleEngineHoldsNoGoroutine(t *testing.T) {
+	r := newRig(t, t.TempDir())
+	require.Eventually(t, func() bool { return !r.running() }, 5*time.Second, time.Millisecond)
+	require.NoError(t, r.tree.Set(gwSerial, "GW1"))
+	r.waitActive(1)
+	require.Eventually(t, func() bool { return !r.running() }, 5*time.Second, time.Millisecond, "idle again after the signal")
+	assert.Equal(t, []string{gwSerial}, r.deliver())
+
+	r.setAttr(udpAddr, 2)
+	require.NoError(t, r.tree.SetValues([]datamodel.Change{{Path: udpLimit, Value: "60"}}, datamodel.SetOptions{Origin: datamodel.OriginACS}))
+	require.NoError(t, r.tree.Set(udpAddr, "198.51.100.1:1000"))
+	r.waitActive(2)
+	assert.Equal(t, []string{udpAddr}, r.deliver())
+	require.NoError(t, r.tree.Set(udpAddr, "198.51.100.1:1001"))
+	r.step(time.Second)
+	assert.True(t, r.running(), "a throttled change is timed by the engine's goroutine")
+	r.step(60 * time.Second)
+	r.waitActive(3)
+	assert.Equal(t, []string{udpAddr}, r.deliver())
+	require.Eventually(t, func() bool { return !r.running() }, 5*time.Second, time.Millisecond)
+}
