@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -39,7 +40,9 @@ type DataModel interface {
 	AddObject(path string, opt datamodel.SetOptions) (uint32, error)
 	AddInstance(path string, values map[string]string, opt datamodel.SetOptions) (uint32, error)
 	DeleteObject(path string, opt datamodel.SetOptions) error
-	Forced() []string
+	// ForcedValues reads the forcedInform parameters (the Inform's
+	// ParameterList) in one pass.
+	ForcedValues() ([]datamodel.Value, error)
 	FactoryReset() error
 	ResetNotification() error
 	OnChange(schemaPath string, fn func(datamodel.Event)) error
@@ -583,20 +586,76 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// onFreshStack runs f on a goroutine of its own and waits for it: Run's
+// onFreshStack runs f on a session worker and waits for it: Run's
 // goroutine stays the owner in effect (it does nothing meanwhile, and the
-// channel orders every access). A session grows its goroutine's stack to
+// channels order every access). A session grows its goroutine's stack to
 // tens of kilobytes (XML, HTTP, TLS); on Run's goroutine that stack would
 // stay with the idle agent until several collections have halved it back,
-// and a fleet of idle CPEs held 4 KB each of mostly empty stacks. The
-// session's goroutine takes its stack with it, for about a microsecond.
-func onFreshStack(f func()) {
+// and a fleet of idle CPEs held 4 KB each of mostly empty stacks. Workers
+// keep their grown stacks between sessions instead (a new goroutine per
+// session spent 5% of a fleet's CPU growing its stack again), and end
+// after a minute without work.
+func onFreshStack(f func()) { sessionWorkers.run(f) }
+
+var sessionWorkers = &workers{linger: time.Minute}
+
+// workers is a pool of goroutines that run functions for callers who
+// wait for them.
+type workers struct {
+	linger time.Duration
+	mu     sync.Mutex
+	free   []chan func()
+	live   atomic.Int32 // workers that exist
+}
+
+func (w *workers) run(f func()) {
 	done := make(chan struct{})
-	go func() {
+	job := func() {
 		defer close(done)
 		f()
-	}()
+	}
+	w.mu.Lock()
+	var ch chan func()
+	if n := len(w.free); n > 0 {
+		ch = w.free[n-1]
+		w.free = w.free[:n-1]
+	}
+	w.mu.Unlock()
+	if ch == nil {
+		go w.work(make(chan func()), job)
+	} else {
+		ch <- job
+	}
 	<-done
+}
+
+func (w *workers) work(ch chan func(), job func()) {
+	w.live.Add(1)
+	defer w.live.Add(-1)
+	t := time.NewTimer(w.linger)
+	defer t.Stop()
+	for {
+		job()
+		w.mu.Lock()
+		w.free = append(w.free, ch)
+		w.mu.Unlock()
+		t.Reset(w.linger)
+		select {
+		case job = <-ch:
+			continue
+		case <-t.C:
+		}
+		w.mu.Lock()
+		i := slices.Index(w.free, ch)
+		if i >= 0 {
+			w.free = slices.Delete(w.free, i, i+1)
+		}
+		w.mu.Unlock()
+		if i >= 0 {
+			return
+		}
+		job = <-ch // taken from the pool as the time ran out: its job comes
+	}
 }
 
 // ready: there is something to deliver and no back-off in force.

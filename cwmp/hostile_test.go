@@ -64,8 +64,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 func (a *rawACS) post(t *testing.T) error {
 	sc := &sessionConn{timeout: 5 * time.Second}
 	defer sc.close()
-	client := &http.Client{Transport: sc, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	x, err := newExchanger(client, "http://"+a.ln.Addr().String()+"/acs", "", "", 20*time.Second)
+	x, err := newExchanger(sc, "http://"+a.ln.Addr().String()+"/acs", "", "", 20*time.Second)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net/http"
 	"strconv"
 	"time"
 
@@ -170,19 +169,9 @@ func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.Eve
 	defer cancel()
 	// One connection for the session, closed with it: nothing is kept open
 	// between sessions (an idle CPE holds no socket, a fleet of them none).
-	var rt http.RoundTripper = a.cfg.Virtual.Transport
-	if rt == nil {
-		sc := &sessionConn{tls: a.tls, timeout: 15 * time.Second, local: a.cfg.Virtual.LocalAddr}
-		defer sc.close()
-		rt = sc
-	} else if t, ok := rt.(interface{ CloseIdleConnections() }); ok {
-		defer t.CloseIdleConnections()
-	}
-	client := &http.Client{Transport: rt,
-		// Redirects are followed by the session itself: a POST must stay a
-		// POST, and a redirect applies to this session only.
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	x, err := newExchanger(client, acsURL, a.param("ManagementServer.Username"), a.param("ManagementServer.Password"), a.cfg.ResponseTimeout)
+	sc := &sessionConn{tls: a.tls, timeout: 15 * time.Second, local: a.cfg.Virtual.LocalAddr}
+	defer sc.close()
+	x, err := newExchanger(sc, acsURL, a.param("ManagementServer.Username"), a.param("ManagementServer.Password"), a.cfg.ResponseTimeout)
 	if err != nil {
 		return err
 	}
@@ -363,21 +352,29 @@ func (a *Agent) buildInform(events []soap.EventStruct, reports []string, retries
 		CurrentTime:  a.clock.Now().UTC().Truncate(time.Second),
 		RetryCount:   retries,
 	}
-	seen := map[string]bool{}
 	nm := a.namer()
+	forced, _ := a.dm.ForcedValues() // an unreadable computed value leaves it out
+	inf.ParameterList = make([]soap.ParameterValue, 0, len(forced)+len(reports))
+	for _, v := range forced {
+		inf.ParameterList = append(inf.ParameterList, soap.ParameterValue{Name: nm.name(v.Name), Value: v.Value, Type: v.Type.XSD()})
+	}
+	var seen map[string]bool // the reported names, beyond the forced ones
 	add := func(n string) bool {
 		vs, err := a.dm.GetValues([]string{n})
 		if err != nil || len(vs) != 1 {
 			return false // deleted since it changed
+		}
+		if seen == nil {
+			seen = make(map[string]bool, len(forced)+len(reports))
+			for _, v := range forced {
+				seen[v.Name] = true
+			}
 		}
 		if !seen[n] {
 			seen[n] = true
 			inf.ParameterList = append(inf.ParameterList, soap.ParameterValue{Name: nm.name(vs[0].Name), Value: vs[0].Value, Type: vs[0].Type.XSD()})
 		}
 		return true
-	}
-	for _, n := range a.dm.Forced() {
-		add(n)
 	}
 	hasChange := false
 	for _, r := range reports {

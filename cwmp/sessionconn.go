@@ -7,10 +7,10 @@ import (
 	"errors"
 	"io"
 	"net"
-	"net/http"
+	"net/url"
+	"sync"
+	"syscall"
 	"time"
-
-	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 
 // sessionConn is the HTTP transport of one CWMP session: one TCP (or TLS)
@@ -18,11 +18,8 @@ import (
 // connection, no pipelining), opened again only when the ACS closes it
 // (Connection: close) or a redirect names another host, and closed when
 // the session ends. Requests are written and responses read in the
-// caller's goroutine with net/http's own wire code (Request.Write,
-// ReadResponse, which handle chunked bodies and the rest), without
-// http.Transport's connection pool and its two goroutines per connection:
-// a fleet runs a thousand sessions a second, and that machinery cost a
-// third of its CPU (BenchmarkFleetSessions).
+// caller's goroutine by the hand-written client of wire.go, without
+// http.Transport's connection pool and its two goroutines per connection.
 type sessionConn struct {
 	tls     *tls.Config
 	timeout time.Duration // dial and TLS handshake
@@ -31,14 +28,15 @@ type sessionConn struct {
 	conn   net.Conn
 	addr   string // host:port the connection is to, with the scheme
 	budget *budgetReader
-	br     *bufio.Reader
-	bw     *bufio.Writer
+	br     *bufio.Reader // from readers, returned at close
 }
 
-// Limits on what an ACS response may be before its body: net/http's own
-// header limit applies to http.Transport only, and reading responses with
-// http.ReadResponse needs its own (endless header lines once took the
-// agent to 688 MB in 5 s).
+// readers are the sessions' response buffers, reused: a fleet opens
+// thousands of connections a second.
+var readers = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 2048) }}
+
+// Limits on what an ACS response may be before its body (endless header
+// lines once took the agent to 688 MB in 5 s).
 const (
 	MaxResponseHeaderBytes = 64 << 10
 	MaxResponseHeaders     = 128
@@ -49,8 +47,9 @@ const (
 var errHeaderTooLarge = errors.New("cwmp: ACS response header too large")
 
 // budgetReader lets a bounded number of bytes through from the connection;
-// past it, reads fail. It bounds the header; the body has its own cap in
-// readBody, and an unread rest is never drained (sessionBody.Close).
+// past it, reads fail. It bounds the head; the body has its own cap in
+// readResponse, and a connection with an unread rest is closed, never
+// drained.
 type budgetReader struct {
 	r    io.Reader
 	left int64
@@ -71,23 +70,25 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 func (s *sessionConn) close() {
 	if s.conn != nil {
 		s.conn.Close()
-		s.conn, s.br, s.bw, s.addr = nil, nil, nil, ""
+		s.br.Reset(nil)
+		readers.Put(s.br)
+		s.conn, s.br, s.budget, s.addr = nil, nil, nil, ""
 	}
 }
 
-func hostPort(req *http.Request) string {
-	host, port := req.URL.Hostname(), req.URL.Port()
+func hostPort(u *url.URL) string {
+	host, port := u.Hostname(), u.Port()
 	if port == "" {
 		port = "80"
-		if req.URL.Scheme == "https" {
+		if u.Scheme == "https" {
 			port = "443"
 		}
 	}
 	return net.JoinHostPort(host, port)
 }
 
-func (s *sessionConn) dial(ctx context.Context, req *http.Request) error {
-	addr := hostPort(req)
+func (s *sessionConn) dial(ctx context.Context, u *url.URL) error {
+	addr := hostPort(u)
 	d := net.Dialer{Timeout: s.timeout, KeepAlive: -1}
 	if s.local != nil {
 		d.LocalAddr = &net.TCPAddr{IP: s.local}
@@ -96,10 +97,10 @@ func (s *sessionConn) dial(ctx context.Context, req *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if req.URL.Scheme == "https" {
+	if u.Scheme == "https" {
 		cfg := s.tls.Clone()
 		if cfg.ServerName == "" {
-			cfg.ServerName = req.URL.Hostname()
+			cfg.ServerName = u.Hostname()
 		}
 		tc := tls.Client(c, cfg)
 		hctx, cancel := context.WithTimeout(ctx, s.timeout)
@@ -111,37 +112,31 @@ func (s *sessionConn) dial(ctx context.Context, req *http.Request) error {
 		}
 		c = tc
 	}
-	s.conn, s.addr = c, req.URL.Scheme+"://"+addr
+	s.conn, s.addr = c, u.Scheme+"://"+addr
 	s.budget = &budgetReader{r: c}
-	s.br = bufio.NewReaderSize(s.budget, 2048)
-	s.bw = bufio.NewWriterSize(c, 2048)
+	s.br = readers.Get().(*bufio.Reader)
+	s.br.Reset(s.budget)
 	return nil
 }
 
-// RoundTrip implements http.RoundTripper for the session's exchanger.
-func (s *sessionConn) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
-	if s.conn != nil && s.addr != req.URL.Scheme+"://"+hostPort(req) {
+// post sends one request to u on the session's connection, dialling it
+// first when there is none or it goes elsewhere, and reads the response.
+func (s *sessionConn) post(ctx context.Context, u *url.URL, req *wireRequest) (*wireResponse, error) {
+	if s.conn != nil && s.addr != u.Scheme+"://"+hostPort(u) {
 		s.close() // a redirect to another place
 	}
 	fresh := false
 	if s.conn == nil {
-		if err := s.dial(ctx, req); err != nil {
+		if err := s.dial(ctx, u); err != nil {
 			return nil, err
 		}
 		fresh = true
 	}
 	resp, err := s.exchange(ctx, req)
-	if err != nil && !fresh && req.GetBody != nil && ctx.Err() == nil && isStale(err) {
+	if err != nil && !fresh && ctx.Err() == nil && isStale(err) {
 		// The ACS closed an idle connection of the session before our
 		// request reached it: send it once more on a new one.
-		s.close()
-		body, gerr := req.GetBody()
-		if gerr != nil {
-			return nil, err
-		}
-		req.Body = body
-		if derr := s.dial(ctx, req); derr != nil {
+		if derr := s.dial(ctx, u); derr != nil {
 			return nil, derr
 		}
 		resp, err = s.exchange(ctx, req)
@@ -152,10 +147,11 @@ func (s *sessionConn) RoundTrip(req *http.Request) (*http.Response, error) {
 // isStale reports errors that mean the server closed the connection before
 // answering (EOF on the first read, a reset on write).
 func isStale(err error) bool {
-	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed)
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-func (s *sessionConn) exchange(ctx context.Context, req *http.Request) (*http.Response, error) {
+func (s *sessionConn) exchange(ctx context.Context, req *wireRequest) (*wireResponse, error) {
 	c := s.conn
 	if dl, ok := ctx.Deadline(); ok {
 		c.SetDeadline(dl)
@@ -165,19 +161,11 @@ func (s *sessionConn) exchange(ctx context.Context, req *http.Request) (*http.Re
 	// Cancellation interrupts a blocked read or write at once.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	if err := req.Write(s.bw); err != nil {
+	if err := writeRequest(c, req); err != nil {
 		s.close()
 		return nil, err
 	}
-	if err := s.bw.Flush(); err != nil {
-		s.close()
-		return nil, err
-	}
-	s.budget.left = MaxResponseHeaderBytes
-	resp, err := http.ReadResponse(s.br, req)
-	if err == nil && len(resp.Header) > MaxResponseHeaders {
-		err = errHeaderTooLarge
-	}
+	resp, err := readResponse(s.br, s.budget)
 	if err != nil {
 		s.close()
 		if ctx.Err() != nil {
@@ -185,43 +173,8 @@ func (s *sessionConn) exchange(ctx context.Context, req *http.Request) (*http.Re
 		}
 		return nil, err
 	}
-	// The body: what a message may hold, with room for chunk framing;
-	// readBody stops at the message cap itself.
-	s.budget.left = 2*int64(soap.MaxMessageSize) + MaxResponseHeaderBytes
-	// The exchanger reads the whole body before the next request; the
-	// connection is dropped afterwards when the ACS asked to close it.
-	resp.Body = &sessionBody{ReadCloser: resp.Body, s: s, close: resp.Close}
+	if resp.close {
+		s.close()
+	}
 	return resp, nil
-}
-
-type sessionBody struct {
-	io.ReadCloser
-	s     *sessionConn
-	close bool
-	eof   bool
-}
-
-func (b *sessionBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF {
-		b.eof = true
-	}
-	return n, err
-}
-
-// Close keeps the connection only when the body was read to its end. A
-// body left unread (past the message cap, an endless chunked stream) is
-// not drained, as net/http's Close would do until the response timeout:
-// the connection is dropped first.
-func (b *sessionBody) Close() error {
-	if !b.eof {
-		b.s.close()
-		b.ReadCloser.Close()
-		return nil
-	}
-	err := b.ReadCloser.Close()
-	if b.close || err != nil {
-		b.s.close()
-	}
-	return err
 }

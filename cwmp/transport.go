@@ -1,13 +1,11 @@
 package cwmp
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -122,7 +120,7 @@ func tlsConfig(c TLSConfig) (*tls.Config, error) {
 // for this session only), the cookies (a fresh jar each session that returns
 // every cookie, whatever its Path), and the authentication.
 type exchanger struct {
-	client    *http.Client
+	conn      *sessionConn
 	url       *url.URL
 	timeout   time.Duration
 	auth      digest.Client
@@ -135,18 +133,22 @@ type exchanger struct {
 	refused  func()
 }
 
-func newExchanger(client *http.Client, acsURL, user, pass string, timeout time.Duration) (*exchanger, error) {
+func newExchanger(conn *sessionConn, acsURL, user, pass string, timeout time.Duration) (*exchanger, error) {
 	u, err := url.Parse(acsURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("cwmp: ACS URL %q is not an http(s) URL", acsURL)
 	}
-	x := &exchanger{client: client, url: u, timeout: timeout, userAgent: DefaultUserAgent}
+	x := &exchanger{conn: conn, url: u, timeout: timeout, userAgent: DefaultUserAgent}
 	x.auth.Username, x.auth.Password = user, pass
 	return x, nil
 }
 
-func (x *exchanger) setCookies(resp *http.Response) {
-	for _, c := range resp.Cookies() {
+func (x *exchanger) setCookies(resp *wireResponse) {
+	for _, line := range resp.setCookie {
+		c, err := http.ParseSetCookie(line)
+		if err != nil {
+			continue // RFC 6265 5.2: a cookie that does not parse is ignored
+		}
 		kept := x.cookies[:0]
 		for _, o := range x.cookies {
 			if o.Name != c.Name {
@@ -161,22 +163,19 @@ func (x *exchanger) setCookies(resp *http.Response) {
 	}
 }
 
-// readBody reads a response body, at most one byte more than a message
-// may hold; with a Content-Length it reads into a buffer of that size.
-func readBody(resp *http.Response) ([]byte, error) {
-	if n := resp.ContentLength; n >= 0 && n <= soap.MaxMessageSize {
-		data := make([]byte, n)
-		if _, err := io.ReadFull(resp.Body, data); err != nil {
-			return nil, err
-		}
-		// Reach the body's end, so that the session keeps its connection.
-		var one [1]byte
-		if k, _ := resp.Body.Read(one[:]); k > 0 {
-			return nil, errors.New("cwmp: body longer than its Content-Length")
-		}
-		return data, nil
+// cookieHeader is the Cookie header of the session's cookies.
+func (x *exchanger) cookieHeader() string {
+	switch len(x.cookies) {
+	case 0:
+		return ""
+	case 1:
+		return x.cookies[0].String()
 	}
-	return io.ReadAll(io.LimitReader(resp.Body, soap.MaxMessageSize+1))
+	parts := make([]string, len(x.cookies))
+	for i, c := range x.cookies {
+		parts[i] = c.String()
+	}
+	return strings.Join(parts, "; ")
 }
 
 // post sends one HTTP POST of the session (body nil: the empty POST) and
@@ -187,56 +186,34 @@ func (x *exchanger) post(ctx context.Context, body []byte) ([]byte, error) {
 	authTried := false
 	for {
 		rctx, cancel := context.WithTimeout(ctx, x.timeout)
-		wire, coding := body, ""
+		req := &wireRequest{host: x.url.Host, uri: x.url.RequestURI(), userAgent: x.userAgent,
+			soap: body != nil, acceptEncoding: x.compress != "", cookie: x.cookieHeader(), body: body}
 		if body != nil && x.compress != "" {
 			if c, err := compressBody(x.compress, body); err == nil {
-				wire, coding = c, x.compress
+				req.body, req.contentEncoding = c, x.compress
 			}
 		}
-		req, err := http.NewRequestWithContext(rctx, http.MethodPost, x.url.String(), bytes.NewReader(wire))
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		req.ContentLength = int64(len(wire))
-		if body != nil {
-			req.Header.Set("Content-Type", contentTypeSOAP)
-			req.Header["SOAPAction"] = []string{""}
-		}
-		if coding != "" {
-			req.Header.Set("Content-Encoding", coding)
-		}
-		if x.compress != "" {
-			req.Header.Set("Accept-Encoding", "gzip, deflate")
-		}
-		req.Header.Set("User-Agent", x.userAgent)
-		for _, c := range x.cookies {
-			req.AddCookie(c)
-		}
-		if a := x.auth.Authorization(http.MethodPost, x.url.RequestURI()); a != "" {
-			req.Header.Set("Authorization", a)
-		}
-		resp, err := x.client.Do(req)
-		if err != nil {
-			cancel()
-			return nil, fmt.Errorf("cwmp: POST %s: %w", x.url.Redacted(), err)
-		}
-		data, err := readBody(resp)
-		resp.Body.Close()
+		coding := req.contentEncoding
+		req.authorization = x.auth.Authorization(http.MethodPost, req.uri)
+		resp, err := x.conn.post(rctx, x.url, req)
 		cancel()
 		if err != nil {
-			return nil, fmt.Errorf("cwmp: reading the ACS response: %w", err)
-		}
-		x.setCookies(resp)
-		switch resp.StatusCode {
-		case http.StatusOK, http.StatusNoContent:
-			if len(data) > soap.MaxMessageSize {
+			if errors.Is(err, errBodyTooLarge) {
 				return nil, soap.ErrTooLarge
 			}
-			return decompressBody(resp.Header.Get("Content-Encoding"), data)
+			if errors.Is(err, errMalformedResponse) || errors.Is(err, errHeaderTooLarge) {
+				return nil, fmt.Errorf("cwmp: reading the ACS response: %w", err)
+			}
+			return nil, fmt.Errorf("cwmp: POST %s: %w", x.url.Redacted(), err)
+		}
+		data := resp.body
+		x.setCookies(resp)
+		switch resp.status {
+		case http.StatusOK, http.StatusNoContent:
+			return decompressBody(resp.contentEncoding, data)
 		case http.StatusUnsupportedMediaType:
 			if coding == "" {
-				return nil, &HTTPError{Status: resp.StatusCode}
+				return nil, &HTTPError{Status: resp.status}
 			}
 			// The ACS does not read compressed requests: the same
 			// message again, plain, and no compression from now on.
@@ -249,12 +226,12 @@ func (x *exchanger) post(ctx context.Context, body []byte) ([]byte, error) {
 				return nil, ErrAuthFailed
 			}
 			authTried = true
-			if err := x.auth.Accept(digest.ParseChallenges(resp.Header.Values("WWW-Authenticate"))); err != nil {
+			if err := x.auth.Accept(digest.ParseChallenges(resp.wwwAuthenticate)); err != nil {
 				return nil, fmt.Errorf("cwmp: %w", err)
 			}
 		case http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect:
-			loc, err := url.Parse(resp.Header.Get("Location"))
-			if err != nil || resp.Header.Get("Location") == "" {
+			loc, err := url.Parse(resp.location)
+			if err != nil || resp.location == "" {
 				return nil, fmt.Errorf("cwmp: redirect without a usable Location")
 			}
 			x.redirects++
@@ -264,9 +241,9 @@ func (x *exchanger) post(ctx context.Context, body []byte) ([]byte, error) {
 			x.url = x.url.ResolveReference(loc)
 			authTried = false
 		default:
-			he := &HTTPError{Status: resp.StatusCode}
-			if resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusTooManyRequests {
-				he.RetryAfter = retryAfter(resp.Header)
+			he := &HTTPError{Status: resp.status}
+			if resp.status == http.StatusServiceUnavailable || resp.status == http.StatusTooManyRequests {
+				he.RetryAfter = retryAfter(resp.header)
 			}
 			return nil, he
 		}
@@ -280,8 +257,8 @@ const maxRetryAfter = 24 * time.Hour
 // retryAfter reads a 503's or 429's Retry-After (RFC 9110 10.2.3): delay
 // seconds, or an HTTP-date, taken relative to the response's own Date so
 // that a CPE whose clock is wrong still waits what the ACS meant. 0: none.
-func retryAfter(h http.Header) time.Duration {
-	v := strings.TrimSpace(h.Get("Retry-After"))
+func retryAfter(header func(string) string) time.Duration {
+	v := strings.TrimSpace(header("Retry-After"))
 	if v == "" {
 		return 0
 	}
@@ -296,7 +273,7 @@ func retryAfter(h http.Header) time.Duration {
 		d = time.Duration(s) * time.Second
 	} else if at, err := http.ParseTime(v); err == nil {
 		now := time.Now()
-		if date, err := http.ParseTime(h.Get("Date")); err == nil {
+		if date, err := http.ParseTime(header("Date")); err == nil {
 			now = date
 		}
 		d = at.Sub(now)

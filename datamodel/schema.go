@@ -6,6 +6,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // NotifyRule says how a parameter treats requests for Active Notification
@@ -96,6 +97,28 @@ type Schema struct {
 	objects map[string]*ObjectDef
 	order   []*ParamDef
 	objList []*ObjectDef
+
+	// forcedIn holds the objects with a forcedInform parameter in them or
+	// below them, so that an Inform's walk skips the rest of the tree.
+	forcedOnce sync.Once
+	forcedIn   map[*ObjectDef]bool
+}
+
+// holdsForced reports whether o or an object below it has a forcedInform
+// parameter.
+func (s *Schema) holdsForced(o *ObjectDef) bool {
+	s.forcedOnce.Do(func() {
+		s.forcedIn = map[*ObjectDef]bool{}
+		for _, p := range s.order {
+			if !p.Forced {
+				continue
+			}
+			for o := s.objects[strings.TrimSuffix(p.Path, p.Name)]; o != nil && !s.forcedIn[o]; o = o.Parent {
+				s.forcedIn[o] = true
+			}
+		}
+	})
+	return s.forcedIn[o]
 }
 
 // Param returns the definition at a schema path, or nil.

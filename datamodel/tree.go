@@ -1400,6 +1400,48 @@ func (t *Tree) Forced() []string {
 	return out
 }
 
+// ForcedValues returns the name, value and type of every forcedInform
+// parameter, in tree order: an Inform's ParameterList (TR-069 A.3.3.1),
+// read in one walk that visits only the objects holding one. A computed
+// value that cannot be read is left out, and the first such error is
+// returned with the rest.
+func (t *Tree) ForcedValues() ([]Value, error) {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	var out []Value
+	var first error
+	var walk func(n *node)
+	walk = func(n *node) {
+		for _, p := range n.def.Params {
+			if !p.Forced {
+				continue
+			}
+			v, err := t.value(n, p, true)
+			if err != nil {
+				if first == nil {
+					first = &PathError{Op: "get", Path: n.path + p.Name, Err: fmt.Errorf("%w: %w", ErrApply, err)}
+				}
+				continue
+			}
+			out = append(out, Value{Name: n.path + p.Name, Value: v, Type: p.Type.Wire()})
+		}
+		for _, c := range n.def.Children {
+			if !t.schema.holdsForced(c) {
+				continue
+			}
+			if !c.Multi {
+				walk(n.children[c.idx])
+				continue
+			}
+			for _, in := range n.tables[c.idx].items {
+				walk(in)
+			}
+		}
+	}
+	walk(t.root)
+	return out, first
+}
+
 // Watched lists every parameter whose effective Notification is not 0.
 func (t *Tree) Watched() []Attributes {
 	t.mu.RLock()

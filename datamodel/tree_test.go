@@ -510,6 +510,11 @@ func TestHandles(t *testing.T) {
 func TestForced(t *testing.T) {
 	tr := newTestTree(t, "", nil)
 	assert.Equal(t, []string{"Dev.Summary", "Dev.Info.Version"}, tr.Forced())
+	vs, err := tr.ForcedValues()
+	require.NoError(t, err)
+	want, err := tr.GetValues(tr.Forced())
+	require.NoError(t, err)
+	assert.Equal(t, want, vs, "ForcedValues reads what Forced names")
 }
 
 func TestConcurrentUse(t *testing.T) {

@@ -100,7 +100,12 @@ type Stats struct {
 	running struct {
 		rss, heap  uint64
 		goroutines int
+		// The process's CPU time and the steady sessions at the end.
+		user, sys float64
+		sessions  uint64
 	}
+	// steadyUser and steadySys are the CPU time when the steady state began.
+	steadyUser, steadySys float64
 
 	started     atomic.Int64
 	udpAccepted atomic.Int64
@@ -172,20 +177,33 @@ func memory() (rss, heap uint64, goroutines int) {
 	return RSS(), m.HeapInuse, runtime.NumGoroutine()
 }
 
-// markRunning records the memory of the running fleet.
+// markRunning records the memory and CPU time of the running fleet.
 func (s *Stats) markRunning() {
 	rss, heap, g := memory()
+	user, sys := cpuTime()
 	s.mu.Lock()
 	s.running.rss, s.running.heap, s.running.goroutines = rss, heap, g
+	s.running.user, s.running.sys, s.running.sessions = user, sys, s.stSess
 	s.mu.Unlock()
 }
 
 func (s *Stats) markSteady(t time.Time) {
+	user, sys := cpuTime()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.steadyAt.IsZero() {
 		s.steadyAt = t
+		s.steadyUser, s.steadySys = user, sys
 	}
+}
+
+// cpuTime is the process's user and system CPU time in seconds.
+func cpuTime() (user, sys float64) {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0, 0
+	}
+	return tv(ru.Utime), tv(ru.Stime)
 }
 
 // Snapshot is what the summary line shows: the window since the previous
@@ -258,6 +276,11 @@ type SteadyReport struct {
 	Errors         uint64             `json:"errors"`
 	SessionsPerSec float64            `json:"sessions_per_second"`
 	LatencyMS      map[string]float64 `json:"latency_ms"`
+	// The fleet's CPU time per session in the steady state, user and
+	// system (kernel: connect, close, loopback writes) apart.
+	CPUPerSession     float64 `json:"cpu_microseconds_per_session,omitempty"`
+	CPUUserPerSession float64 `json:"cpu_user_microseconds_per_session,omitempty"`
+	CPUSysPerSession  float64 `json:"cpu_system_microseconds_per_session,omitempty"`
 }
 
 // Report builds the final report.
@@ -285,6 +308,11 @@ func (f *Fleet) Report(now time.Time) Report {
 		if st.Seconds > 0 {
 			st.SessionsPerSec = float64(st.Sessions) / st.Seconds
 		}
+		if n := s.running.sessions; n > 0 && s.running.user > 0 {
+			st.CPUUserPerSession = (s.running.user - s.steadyUser) * 1e6 / float64(n)
+			st.CPUSysPerSession = (s.running.sys - s.steadySys) * 1e6 / float64(n)
+			st.CPUPerSession = st.CPUUserPerSession + st.CPUSysPerSession
+		}
 		r.Steady = st
 	}
 	s.mu.Unlock()
@@ -301,13 +329,9 @@ func (f *Fleet) Report(now time.Time) Report {
 	if r.Count > 0 {
 		r.RSSPerCPE = r.RSSBytes / uint64(r.Count)
 	}
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
-		r.CPUUserSec = tv(ru.Utime)
-		r.CPUSysSec = tv(ru.Stime)
-		if r.Sessions > 0 {
-			r.CPUPerSession = (r.CPUUserSec + r.CPUSysSec) * 1e6 / float64(r.Sessions)
-		}
+	r.CPUUserSec, r.CPUSysSec = cpuTime()
+	if r.Sessions > 0 {
+		r.CPUPerSession = (r.CPUUserSec + r.CPUSysSec) * 1e6 / float64(r.Sessions)
 	}
 	return r
 }

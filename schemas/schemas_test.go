@@ -258,3 +258,21 @@ func TestGenerated(t *testing.T) {
 		}
 	}
 }
+
+// TestForcedValuesOfEveryModel: the pruned walk of an Inform's
+// ParameterList finds every forcedInform parameter of each model, tables
+// included, with the values GetValues reads.
+func TestForcedValuesOfEveryModel(t *testing.T) {
+	for _, name := range Names() {
+		s, err := Model(name)
+		require.NoError(t, err)
+		tree, err := datamodel.New(s, datamodel.Options{})
+		require.NoError(t, err)
+		got, err := tree.ForcedValues()
+		require.NoError(t, err)
+		want, err := tree.GetValues(tree.Forced())
+		require.NoError(t, err)
+		assert.Equal(t, want, got, name)
+		assert.NotEmpty(t, got, name)
+	}
+}
