@@ -604,44 +604,48 @@ var sessionWorkers = &workers{linger: time.Minute}
 type workers struct {
 	linger time.Duration
 	mu     sync.Mutex
-	free   []chan func()
+	free   []chan job
 	live   atomic.Int32 // workers that exist
 }
 
+type job struct {
+	f    func()
+	done chan struct{}
+}
+
 func (w *workers) run(f func()) {
-	done := make(chan struct{})
-	job := func() {
-		defer close(done)
-		f()
-	}
+	j := job{f: f, done: make(chan struct{})}
 	w.mu.Lock()
-	var ch chan func()
+	var ch chan job
 	if n := len(w.free); n > 0 {
 		ch = w.free[n-1]
 		w.free = w.free[:n-1]
 	}
 	w.mu.Unlock()
 	if ch == nil {
-		go w.work(make(chan func()), job)
+		go w.work(make(chan job), j)
 	} else {
-		ch <- job
+		ch <- j
 	}
-	<-done
+	<-j.done
 }
 
-func (w *workers) work(ch chan func(), job func()) {
+// work runs jobs; it is back in the pool before its caller is told that
+// the job is done, so that a caller's next job finds it.
+func (w *workers) work(ch chan job, j job) {
 	w.live.Add(1)
 	defer w.live.Add(-1)
 	t := time.NewTimer(w.linger)
 	defer t.Stop()
 	for {
-		job()
+		j.f()
 		w.mu.Lock()
 		w.free = append(w.free, ch)
 		w.mu.Unlock()
+		close(j.done)
 		t.Reset(w.linger)
 		select {
-		case job = <-ch:
+		case j = <-ch:
 			continue
 		case <-t.C:
 		}
@@ -654,7 +658,7 @@ func (w *workers) work(ch chan func(), job func()) {
 		if i >= 0 {
 			return
 		}
-		job = <-ch // taken from the pool as the time ran out: its job comes
+		j = <-ch // taken from the pool as the time ran out: its job comes
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/soap"
@@ -22,6 +23,23 @@ type session struct {
 	hold    bool
 	idBase  uint32
 	idSeq   uint32
+	// buf holds the message being sent: each is encoded once the last is
+	// written, into the same bytes (released when the session ends).
+	buf *[]byte
+}
+
+// encodeBuffers are the sessions' message buffers, reused: a fleet encodes
+// thousands of messages a second. Buffers grown past a big message are
+// dropped rather than kept.
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4096); return &b }}
+
+const maxPooledBuffer = 64 << 10
+
+func (s *session) release() {
+	if s.buf != nil && cap(*s.buf) <= maxPooledBuffer {
+		encodeBuffers.Put(s.buf)
+	}
+	s.buf = nil
 }
 
 func (s *session) nextID() string {
@@ -201,7 +219,8 @@ func (a *Agent) runSession(ctx context.Context, acsURL string, events []soap.Eve
 	if s.version >= soap.V14 {
 		env.SupportedCWMPVersions = soap.SupportedVersions
 	}
-	resp, err := x.post(ctx, env.Encode())
+	defer s.release()
+	resp, err := x.post(ctx, s.encodeEnvelope(env))
 	if err != nil {
 		return err
 	}
@@ -261,7 +280,7 @@ func (s *session) loop(ctx context.Context, pending []cpeRequest) error {
 				req.sent()
 			}
 			reqID = s.nextID()
-			body = (&soap.Envelope{NS: s.ns, ID: reqID, Body: req.msg}).Encode()
+			body = s.encode(reqID, req.msg)
 		}
 		resp, err := s.x.post(ctx, body)
 		if err != nil {
@@ -334,7 +353,17 @@ func (s *session) loop(ctx context.Context, pending []cpeRequest) error {
 }
 
 func (s *session) encode(id string, m soap.Message) []byte {
-	return (&soap.Envelope{NS: s.ns, ID: id, Body: m}).Encode()
+	return s.encodeEnvelope(&soap.Envelope{NS: s.ns, ID: id, Body: m})
+}
+
+// encodeEnvelope encodes into the session's buffer: the bytes are valid
+// until the next message is encoded.
+func (s *session) encodeEnvelope(env *soap.Envelope) []byte {
+	if s.buf == nil {
+		s.buf = encodeBuffers.Get().(*[]byte)
+	}
+	*s.buf = env.AppendTo((*s.buf)[:0])
+	return *s.buf
 }
 
 // buildInform assembles the Inform: DeviceId, events, the forced parameters

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -121,27 +122,45 @@ func (s *sessionConn) dial(ctx context.Context, u *url.URL) error {
 
 // post sends one request to u on the session's connection, dialling it
 // first when there is none or it goes elsewhere, and reads the response.
-func (s *sessionConn) post(ctx context.Context, u *url.URL, req *wireRequest) (*wireResponse, error) {
+//
+// timeout bounds the exchange (TR-069's response timeout) within ctx's own
+// deadline; it is the connection's deadline, not a context of its own, as
+// a fleet makes thousands of exchanges a second.
+func (s *sessionConn) post(ctx context.Context, timeout time.Duration, u *url.URL, req *wireRequest) (*wireResponse, error) {
+	deadline := time.Now().Add(timeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
 	if s.conn != nil && s.addr != u.Scheme+"://"+hostPort(u) {
 		s.close() // a redirect to another place
 	}
 	fresh := false
 	if s.conn == nil {
-		if err := s.dial(ctx, u); err != nil {
+		if err := s.dialBy(ctx, deadline, u); err != nil {
 			return nil, err
 		}
 		fresh = true
 	}
-	resp, err := s.exchange(ctx, req)
-	if err != nil && !fresh && ctx.Err() == nil && isStale(err) {
+	resp, err := s.exchange(ctx, deadline, req)
+	if err != nil && !fresh && ctx.Err() == nil && time.Now().Before(deadline) && isStale(err) {
 		// The ACS closed an idle connection of the session before our
 		// request reached it: send it once more on a new one.
-		if derr := s.dial(ctx, u); derr != nil {
+		if derr := s.dialBy(ctx, deadline, u); derr != nil {
 			return nil, derr
 		}
-		resp, err = s.exchange(ctx, req)
+		resp, err = s.exchange(ctx, deadline, req)
 	}
 	return resp, err
+}
+
+func (s *sessionConn) dialBy(ctx context.Context, deadline time.Time, u *url.URL) error {
+	dctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	err := s.dial(dctx, u)
+	if err != nil && ctx.Err() == nil && dctx.Err() != nil {
+		return fmt.Errorf("%w: %w", err, context.DeadlineExceeded)
+	}
+	return err
 }
 
 // isStale reports errors that mean the server closed the connection before
@@ -151,13 +170,9 @@ func isStale(err error) bool {
 		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-func (s *sessionConn) exchange(ctx context.Context, req *wireRequest) (*wireResponse, error) {
+func (s *sessionConn) exchange(ctx context.Context, deadline time.Time, req *wireRequest) (*wireResponse, error) {
 	c := s.conn
-	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
-	} else {
-		c.SetDeadline(time.Time{})
-	}
+	c.SetDeadline(deadline)
 	// Cancellation interrupts a blocked read or write at once.
 	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -171,10 +186,18 @@ func (s *sessionConn) exchange(ctx context.Context, req *wireRequest) (*wireResp
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
+		if isTimeout(err) {
+			return nil, fmt.Errorf("%w: %w", err, context.DeadlineExceeded)
+		}
 		return nil, err
 	}
 	if resp.close {
 		s.close()
 	}
 	return resp, nil
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }

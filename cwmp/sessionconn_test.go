@@ -42,7 +42,7 @@ func TestSessionConn(t *testing.T) {
 	post := func(c *sessionConn, raw, body string) string {
 		u, err := url.Parse(raw)
 		require.NoError(t, err)
-		resp, err := c.post(context.Background(), u, &wireRequest{host: u.Host, uri: u.RequestURI(), body: []byte(body)})
+		resp, err := c.post(context.Background(), 5*time.Second, u, &wireRequest{host: u.Host, uri: u.RequestURI(), body: []byte(body)})
 		require.NoError(t, err)
 		return string(resp.body)
 	}
@@ -88,7 +88,7 @@ func TestSessionConn(t *testing.T) {
 	defer cancel()
 	u, _ := url.Parse(stall.URL)
 	start := time.Now()
-	_, err := sc.post(ctx, u, &wireRequest{host: u.Host, uri: "/", body: []byte("z")})
+	_, err := sc.post(ctx, 5*time.Second, u, &wireRequest{host: u.Host, uri: "/", body: []byte("z")})
 	assert.Error(t, err)
 	assert.Less(t, time.Since(start), 2*time.Second)
 }

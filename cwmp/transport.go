@@ -185,7 +185,6 @@ func (x *exchanger) cookieHeader() string {
 func (x *exchanger) post(ctx context.Context, body []byte) ([]byte, error) {
 	authTried := false
 	for {
-		rctx, cancel := context.WithTimeout(ctx, x.timeout)
 		req := &wireRequest{host: x.url.Host, uri: x.url.RequestURI(), userAgent: x.userAgent,
 			soap: body != nil, acceptEncoding: x.compress != "", cookie: x.cookieHeader(), body: body}
 		if body != nil && x.compress != "" {
@@ -195,8 +194,7 @@ func (x *exchanger) post(ctx context.Context, body []byte) ([]byte, error) {
 		}
 		coding := req.contentEncoding
 		req.authorization = x.auth.Authorization(http.MethodPost, req.uri)
-		resp, err := x.conn.post(rctx, x.url, req)
-		cancel()
+		resp, err := x.conn.post(ctx, x.timeout, x.url, req)
 		if err != nil {
 			if errors.Is(err, errBodyTooLarge) {
 				return nil, soap.ErrTooLarge

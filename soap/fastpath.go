@@ -474,7 +474,8 @@ func fastStart(data []byte) (*fastDecoder, bool) {
 // fastDecode returns nil when the fast path does not apply or gives up.
 func fastDecode(data []byte) *Envelope {
 	// Cheap pre-checks: only ASCII without CR, and only the methods worth it.
-	if !bytes.Contains(data, []byte("GetParameterValues")) && !bytes.Contains(data, []byte("GetParameterAttributes")) {
+	if !bytes.Contains(data, []byte("GetParameterValues")) && !bytes.Contains(data, []byte("GetParameterAttributes")) &&
+		!bytes.Contains(data, []byte("InformResponse")) {
 		return nil
 	}
 	d, ok := fastStart(data)
@@ -603,6 +604,16 @@ func (d *fastDecoder) body(start fastTok, env *Envelope) (Message, bool) {
 		}
 		var names *[]string
 		switch local {
+		case "InformResponse":
+			// The answer to every Inform, so a fleet's most frequent
+			// message: decoded without a DOM.
+			m := &InformResponse{}
+			msg = m
+			env.NS = ns
+			if !d.informResponse(t, m) {
+				return nil, false
+			}
+			continue
 		case "GetParameterValues":
 			m := &GetParameterValues{}
 			msg, names = m, &m.ParameterNames
@@ -615,6 +626,41 @@ func (d *fastDecoder) body(start fastTok, env *Envelope) (Message, bool) {
 		env.NS = ns
 		if !d.nameList(t, names) {
 			return nil, false
+		}
+	}
+}
+
+// informResponse reads InformResponse's MaxEnvelopes as the DOM decoder
+// does (the first such child; empty is 0); anything it would refuse, or
+// markup inside the number, is left to it.
+func (d *fastDecoder) informResponse(start fastTok, m *InformResponse) bool {
+	if start.empty {
+		d.drop()
+		return true
+	}
+	seen := false
+	for {
+		t, _, done, ok := d.nextChild()
+		if !ok || done {
+			return ok
+		}
+		if seen || d.stack[len(d.stack)-1].local != "MaxEnvelopes" {
+			if !d.skip(t) {
+				return false
+			}
+			continue
+		}
+		seen = true
+		txt, ok := d.elemText(t)
+		if !ok {
+			return false
+		}
+		if v := strings.TrimSpace(txt); v != "" {
+			n, err := strconv.ParseUint(v, 10, 32)
+			if err != nil {
+				return false
+			}
+			m.MaxEnvelopes = uint32(n)
 		}
 	}
 }
