@@ -42,7 +42,7 @@ lint: ## gofmt check and go vet
 	$(GO) vet ./...
 
 bench: ## run every benchmark and write the performance report (bench/report.md, bench/report.json)
-	$(GO) run ./tools/benchreport -out bench
+	$(GO) run ./tools/benchreport -out bench -count 3 -once 'BenchmarkFleet500k$$'
 
 cross: ## build the static, stripped device binary for CPE platforms into dist/
 	@mkdir -p $(DIST)

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,7 +18,15 @@ import (
 // asks every session for one parameter (GetParameterValues).
 func fleetRun(b *testing.B, args ...string) map[string]any {
 	b.Helper()
-	acs := exec.Command(binary, "test-acs", "--listen", "127.0.0.1:0", "--gpv", "Device.DeviceInfo.SoftwareVersion")
+	return fleetRunPinned(b, nil, nil, args...)
+}
+
+// fleetRunPinned is fleetRun with the ACS and the fleet each run through
+// a command prefix (taskset -c N), nil for none.
+func fleetRunPinned(b *testing.B, acsPrefix, fleetPrefix []string, args ...string) map[string]any {
+	b.Helper()
+	acsArgs := append(append([]string(nil), acsPrefix...), binary, "test-acs", "--listen", "127.0.0.1:0", "--gpv", "Device.DeviceInfo.SoftwareVersion")
+	acs := exec.Command(acsArgs[0], acsArgs[1:]...)
 	out, err := acs.StdoutPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -41,7 +50,8 @@ func fleetRun(b *testing.B, args ...string) map[string]any {
 	// from their own: from one address, a thousand new connections a
 	// second reuse ports the ACS still holds in TIME_WAIT, and some SYNs
 	// then wait for a retransmission.
-	fl := exec.Command(binary, append([]string{"run", "--config", cfg, "--quiet", "--report", report, "--source-ips", "127.1.0.0/16"}, args...)...)
+	flArgs := append(append(append([]string(nil), fleetPrefix...), binary, "run", "--config", cfg, "--quiet", "--report", report, "--source-ips", "127.1.0.0/16"), args...)
+	fl := exec.Command(flArgs[0], flArgs[1:]...)
 	var errb bytes.Buffer
 	fl.Stderr = &errb
 	if err := fl.Run(); err != nil {
@@ -101,6 +111,54 @@ func BenchmarkFleetSessions(b *testing.B) {
 	b.ReportMetric(num(r, "steady", "latency_ms", "p99"), "p99-ms")
 	b.ReportMetric(num(r, "steady", "latency_ms", "p50"), "p50-ms")
 	b.ReportMetric(num(r, "cpu_microseconds_per_session"), "cpu-us/session")
+}
+
+// BenchmarkFleetCPUPinned: the fleet's own CPU per session, the fleet
+// pinned to one core and the test ACS to the other (taskset), 10,000 CPEs
+// every 10 s (1,000 sessions a second, which the ACS's core carries),
+// read over the steady state: Inform, one GetParameterValues, end, on a
+// new TCP connection each. User and system (the kernel: connect, close,
+// loopback writes) apart.
+func BenchmarkFleetCPUPinned(b *testing.B) {
+	if _, err := exec.LookPath("taskset"); err != nil || runtime.NumCPU() < 2 {
+		b.Skip("needs taskset (util-linux) and two CPUs")
+	}
+	var r map[string]any
+	for b.Loop() {
+		r = fleetRunPinned(b, []string{"taskset", "-c", "1"}, []string{"taskset", "-c", "0"},
+			"--count", "10000", "--rate", "2000", "--periodic", "10", "--duration", "40s")
+	}
+	b.ReportMetric(num(r, "steady", "cpu_microseconds_per_session"), "cpu-us/session")
+	b.ReportMetric(num(r, "steady", "cpu_user_microseconds_per_session"), "user-us/session")
+	b.ReportMetric(num(r, "steady", "cpu_system_microseconds_per_session"), "sys-us/session")
+	b.ReportMetric(num(r, "steady", "sessions_per_second"), "sessions/s")
+}
+
+// BenchmarkFleetSessions3000: 30,000 CPEs every 10 s (3,000 sessions a
+// second offered), the fleet and the test ACS sharing the two cores.
+func BenchmarkFleetSessions3000(b *testing.B) {
+	var r map[string]any
+	for b.Loop() {
+		r = fleetRun(b, "--count", "30000", "--rate", "3000", "--periodic", "10", "--duration", "60s")
+	}
+	b.ReportMetric(num(r, "steady", "sessions_per_second"), "sessions/s")
+	b.ReportMetric(num(r, "steady", "latency_ms", "p99"), "p99-ms")
+	b.ReportMetric(num(r, "steady", "latency_ms", "p50"), "p50-ms")
+}
+
+// BenchmarkFleet500k: 500,000 CPEs in one process with a 24-hour periodic
+// interval, every one through BOOTSTRAP at 2,000 a second, then idle:
+// resident memory in all and per CPE. It needs about 12 GB.
+func BenchmarkFleet500k(b *testing.B) {
+	var r map[string]any
+	for b.Loop() {
+		r = fleetRun(b, "--count", "500000", "--rate", "2000", "--periodic", "86400", "--duration", "330s")
+	}
+	b.ReportMetric(num(r, "events", "0 BOOTSTRAP"), "CPEs-started")
+	b.ReportMetric(num(r, "up"), "CPEs-up")
+	b.ReportMetric(2000, "ramp-CPEs/s")
+	b.ReportMetric(num(r, "rss_bytes")/(1<<20), "RSS-MB")
+	b.ReportMetric(num(r, "rss_per_cpe_bytes")/1024, "KB/CPE")
 }
 
 // BenchmarkFleetSessions500: the same CPEs every 20 s (500 sessions per
