@@ -30,6 +30,7 @@ type sessionConn struct {
 	addr   string // host:port the connection is to, with the scheme
 	budget *budgetReader
 	br     *bufio.Reader // from readers, returned at close
+	unhook func() bool   // stops the cancellation hook of the connection
 }
 
 // readers are the sessions' response buffers, reused: a fleet opens
@@ -70,6 +71,9 @@ func (b *budgetReader) Read(p []byte) (int, error) {
 
 func (s *sessionConn) close() {
 	if s.conn != nil {
+		if s.unhook != nil {
+			s.unhook()
+		}
 		s.conn.Close()
 		s.br.Reset(nil)
 		readers.Put(s.br)
@@ -160,6 +164,13 @@ func (s *sessionConn) dialBy(ctx context.Context, deadline time.Time, u *url.URL
 	if err != nil && ctx.Err() == nil && dctx.Err() != nil {
 		return fmt.Errorf("%w: %w", err, context.DeadlineExceeded)
 	}
+	if err == nil {
+		// Cancellation interrupts a blocked read or write at once: one
+		// hook for the connection, not one per exchange (the session's
+		// exchanges share its context).
+		c := s.conn
+		s.unhook = context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
+	}
 	return err
 }
 
@@ -173,9 +184,6 @@ func isStale(err error) bool {
 func (s *sessionConn) exchange(ctx context.Context, deadline time.Time, req *wireRequest) (*wireResponse, error) {
 	c := s.conn
 	c.SetDeadline(deadline)
-	// Cancellation interrupts a blocked read or write at once.
-	stop := context.AfterFunc(ctx, func() { c.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
 	if err := writeRequest(c, req); err != nil {
 		s.close()
 		return nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // The fast path decodes the requests that carry long name lists
@@ -317,6 +318,9 @@ func (d *fastDecoder) push(t fastTok) (string, bool) {
 		return "", false
 	}
 	e := fastElem{local: t.name}
+	if len(d.stack) < cap(d.stack) {
+		e.declared = d.stack[:len(d.stack)+1][len(d.stack)].declared[:0] // the slot's array, reused
+	}
 	if i := strings.IndexByte(t.name, ':'); i >= 0 {
 		e.prefix, e.local = t.name[:i], t.name[i+1:]
 		if e.local == "" || strings.IndexByte(e.local, ':') >= 0 || e.prefix == "" {
@@ -446,23 +450,50 @@ func (d *fastDecoder) nextChild() (t fastTok, ns string, done, ok bool) {
 // fastStart checks the subset's byte rules (ASCII, no CR) and skips the
 // prolog: an XML declaration at the very start (UTF-8 or no encoding
 // named, version 1.0), then white space.
+// decoders are reused: every session decodes a few envelopes, and a
+// decoder's namespace table and stack were most of what that allocated.
+var decoders = sync.Pool{New: func() any { return &fastDecoder{ns: map[string][]string{}} }}
+
+// release returns the decoder to the pool, emptied (the slices keep their
+// arrays) and holding none of the input.
+func (d *fastDecoder) release() {
+	if len(d.ns) > 64 || cap(d.stack) > 64 {
+		return // a deep or wide document's tables: let them go
+	}
+	for k, v := range d.ns {
+		d.ns[k] = v[:0]
+	}
+	for i := range d.stack[:cap(d.stack)] {
+		e := &d.stack[:cap(d.stack)][i]
+		e.prefix, e.local = "", ""
+		e.declared = e.declared[:0]
+	}
+	d.stack = d.stack[:0]
+	d.s = fastScanner{}
+	decoders.Put(d)
+}
+
 func fastStart(data []byte) (*fastDecoder, bool) {
 	for _, c := range data {
 		if c >= 0x80 || c < 0x20 && c != '\t' && c != '\n' {
 			return nil, false
 		}
 	}
-	d := &fastDecoder{s: fastScanner{b: data}}
+	d := decoders.Get().(*fastDecoder)
+	d.s = fastScanner{b: data}
 	if bytes.HasPrefix(data, []byte("<?xml ")) {
 		j := bytes.Index(data, []byte("?>"))
 		if j < 0 {
+			d.release()
 			return nil, false
 		}
 		decl := string(data[5:j])
 		if !strings.Contains(decl, `version="1.0"`) && !strings.Contains(decl, `version='1.0'`) {
+			d.release()
 			return nil, false
 		}
 		if strings.Contains(decl, "encoding") && !strings.Contains(decl, `encoding="UTF-8"`) && !strings.Contains(decl, `encoding="utf-8"`) {
+			d.release()
 			return nil, false
 		}
 		d.s.i = j + 2
@@ -482,6 +513,7 @@ func fastDecode(data []byte) *Envelope {
 	if !ok {
 		return nil
 	}
+	defer d.release()
 	t, ok := d.s.next()
 	if !ok || t.kind != 's' {
 		return nil

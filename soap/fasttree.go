@@ -16,6 +16,7 @@ func fastTree(data []byte) *etree.Element {
 	if !ok {
 		return nil
 	}
+	defer d.release()
 	var root *etree.Element
 	var open []*etree.Element
 	for {
