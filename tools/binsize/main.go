@@ -42,8 +42,8 @@ type row struct {
 
 // measure attributes every symbol of bin that occupies bytes in the file to
 // the module of its package. The function table (.gopclntab) has no symbols
-// of its own here; it grows with the code, so it is shared out in proportion
-// to each module's code.
+// of its own here, nor has go:func.* (every function's metadata): they grow
+// with the code, so they are shared out in proportion to each module's code.
 func measure(bin string) ([]row, int64, error) {
 	mods, err := modules(bin)
 	if err != nil {
@@ -72,6 +72,10 @@ func measure(bin string) ([]row, int64, error) {
 		sec := f.Sections[s.Section]
 		if sec.Type == elf.SHT_NOBITS || sec.Name == ".gopclntab" {
 			continue // zero-filled memory, or the table shared out below
+		}
+		if s.Name == "go:func.*" {
+			pcln += int64(s.Size) // every function's metadata: shared out too
+			continue
 		}
 		m := moduleOf(pkgOf(s.Name), mods)
 		sums[m] += int64(s.Size)
@@ -137,5 +141,5 @@ func moduleOf(pkg string, mods []string) string {
 	if strings.HasPrefix(pkg, "vendor/") || !strings.Contains(strings.SplitN(pkg, "/", 2)[0], ".") {
 		return "std"
 	}
-	return "(other)"
+	return "(other: the linker's unnamed tables)"
 }
