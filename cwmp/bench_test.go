@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 )
 
@@ -22,12 +24,19 @@ func BenchmarkConnectionRequestRoundTrip(b *testing.B) {
 		b.Fatal(err)
 	}
 	h.cr.Burst, h.cr.Every = 1<<30, time.Nanosecond
+	h.cr.limit = rate.NewLimiter(rate.Every(h.cr.Every), h.cr.Burst)
 	url := h.tree.MustGet("Device.ManagementServer.ConnectionRequestURL")
 	n := 1
 	b.ResetTimer()
 	for b.Loop() {
 		n++
 		st, err := cwmptest.ConnectionRequest(ctx, url, "cruser", "crpass")
+		for tries := 0; err == nil && st == http.StatusServiceUnavailable && tries < 100; tries++ {
+			// The agent is still closing the last session (the ACS saw its
+			// end first): a Connection Request then is refused, rightly.
+			time.Sleep(100 * time.Microsecond)
+			st, err = cwmptest.ConnectionRequest(ctx, url, "cruser", "crpass")
+		}
 		if err != nil || st != http.StatusOK {
 			b.Fatal(st, err)
 		}

@@ -42,8 +42,9 @@ type row struct {
 
 // measure attributes every symbol of bin that occupies bytes in the file to
 // the module of its package. The function table (.gopclntab) has no symbols
-// of its own here, nor has go:func.* (every function's metadata): they grow
-// with the code, so they are shared out in proportion to each module's code.
+// of its own here (go:func.*, every function's metadata, lies within it):
+// it grows with the code, so it is shared out in proportion to each
+// module's code.
 func measure(bin string) ([]row, int64, error) {
 	mods, err := modules(bin)
 	if err != nil {
@@ -72,10 +73,6 @@ func measure(bin string) ([]row, int64, error) {
 		sec := f.Sections[s.Section]
 		if sec.Type == elf.SHT_NOBITS || sec.Name == ".gopclntab" {
 			continue // zero-filled memory, or the table shared out below
-		}
-		if s.Name == "go:func.*" {
-			pcln += int64(s.Size) // every function's metadata: shared out too
-			continue
 		}
 		m := moduleOf(pkgOf(s.Name), mods)
 		sums[m] += int64(s.Size)
