@@ -91,8 +91,9 @@ type Virtual struct {
 	// ClientTLS, when set, is used instead of building TLS settings from
 	// Config.TLS (a fleet shares one).
 	ClientTLS *tls.Config
-	// Transport overrides the session's HTTP transport (tests); nil makes
-	// one connection per session.
+	// Transport overrides the HTTP transport of file transfers (Download,
+	// Upload); nil is one of NewHTTPTransport. Sessions always use their
+	// own connection (sessionConn).
 	Transport http.RoundTripper
 	// LocalAddr, when set, is the source address of the session's
 	// connection (a fleet gives each virtual CPE its own).
