@@ -567,11 +567,11 @@ func (a *Agent) Run(ctx context.Context) error {
 			// A heartbeat session carries 14 HEARTBEAT alone (TR-069
 			// Annex O); the events queued meanwhile go in the next one.
 			a.heartbeat = false
-			onFreshStack(func() { a.heartbeatSession(ctx) })
+			onSessionWorker(func() { a.heartbeatSession(ctx) })
 			continue
 		}
 		if a.ready(now) {
-			onFreshStack(func() { a.session(ctx) })
+			onSessionWorker(func() { a.session(ctx) })
 			continue
 		}
 		wait := a.nextWake(now)
@@ -587,7 +587,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// onFreshStack runs f on a session worker and waits for it: Run's
+// onSessionWorker runs f on a session worker and waits for it: Run's
 // goroutine stays the owner in effect (it does nothing meanwhile, and the
 // channels order every access). A session grows its goroutine's stack to
 // tens of kilobytes (XML, HTTP, TLS); on Run's goroutine that stack would
@@ -596,7 +596,7 @@ func (a *Agent) Run(ctx context.Context) error {
 // keep their grown stacks between sessions instead (a new goroutine per
 // session spent 5% of a fleet's CPU growing its stack again), and end
 // after a minute without work.
-func onFreshStack(f func()) { sessionWorkers.run(f) }
+func onSessionWorker(f func()) { sessionWorkers.run(f) }
 
 var sessionWorkers = &workers{linger: time.Minute}
 

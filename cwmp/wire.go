@@ -244,20 +244,20 @@ func readHead(br *bufio.Reader) (r *wireResponse, length int64, chunked bool, er
 		}
 		name, value := line[:colon], bytes.TrimSpace(line[colon+1:])
 		switch {
-		case fold(name, "Content-Length"):
+		case bytes.EqualFold(name, []byte("Content-Length")):
 			v, err := strconv.ParseInt(string(value), 10, 64)
 			if err != nil || v < 0 || (length >= 0 && v != length) {
 				return nil, 0, false, fmt.Errorf("%w: Content-Length %q", errMalformedResponse, clip(value))
 			}
 			length = v
-		case fold(name, "Transfer-Encoding"):
+		case bytes.EqualFold(name, []byte("Transfer-Encoding")):
 			// Only chunked is a coding an HTTP/1.1 server may send to a
 			// client that asked for no other (RFC 9112 6.1).
-			if !fold(bytes.TrimSpace(value), "chunked") {
+			if !bytes.EqualFold(bytes.TrimSpace(value), []byte("chunked")) {
 				return nil, 0, false, fmt.Errorf("%w: Transfer-Encoding %q", errMalformedResponse, clip(value))
 			}
 			chunked = true
-		case fold(name, "Connection"):
+		case bytes.EqualFold(name, []byte("Connection")):
 			for _, tok := range strings.Split(string(value), ",") {
 				switch strings.ToLower(strings.TrimSpace(tok)) {
 				case "close":
@@ -268,17 +268,17 @@ func readHead(br *bufio.Reader) (r *wireResponse, length int64, chunked bool, er
 					}
 				}
 			}
-		case fold(name, "Content-Encoding"):
+		case bytes.EqualFold(name, []byte("Content-Encoding")):
 			r.contentEncoding = string(value)
-		case fold(name, "Location"):
+		case bytes.EqualFold(name, []byte("Location")):
 			r.location = string(value)
-		case fold(name, "Retry-After"):
+		case bytes.EqualFold(name, []byte("Retry-After")):
 			r.retryAfter = string(value)
-		case fold(name, "Date"):
+		case bytes.EqualFold(name, []byte("Date")):
 			r.date = string(value)
-		case fold(name, "WWW-Authenticate"):
+		case bytes.EqualFold(name, []byte("WWW-Authenticate")):
 			r.wwwAuthenticate = append(r.wwwAuthenticate, string(value))
-		case fold(name, "Set-Cookie"):
+		case bytes.EqualFold(name, []byte("Set-Cookie")):
 			r.setCookie = append(r.setCookie, string(value))
 		}
 	}
@@ -329,26 +329,6 @@ func readChunked(br *bufio.Reader) ([]byte, error) {
 			return nil, err
 		}
 	}
-}
-
-// fold compares a header name (or token) with an ASCII name, ignoring case.
-func fold(b []byte, s string) bool {
-	if len(b) != len(s) {
-		return false
-	}
-	for i := 0; i < len(b); i++ {
-		c, d := b[i], s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		if 'A' <= d && d <= 'Z' {
-			d += 'a' - 'A'
-		}
-		if c != d {
-			return false
-		}
-	}
-	return true
 }
 
 // clip shortens what an error quotes from the ACS.

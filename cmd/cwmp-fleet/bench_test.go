@@ -121,9 +121,7 @@ func BenchmarkFleetSessions(b *testing.B) {
 // close, loopback writes) apart. BenchmarkFleetCPUPinned1000 is the same
 // at 1,000 sessions a second, where idle wake-ups add their share.
 func BenchmarkFleetCPUPinned(b *testing.B) {
-	if _, err := exec.LookPath("taskset"); err != nil || runtime.NumCPU() < 2 {
-		b.Skip("needs taskset (util-linux) and two CPUs")
-	}
+	needTwoCores(b)
 	var r map[string]any
 	for b.Loop() {
 		r = fleetRunPinned(b, []string{"taskset", "-c", "1"}, []string{"taskset", "-c", "0"},
@@ -133,15 +131,22 @@ func BenchmarkFleetCPUPinned(b *testing.B) {
 }
 
 func BenchmarkFleetCPUPinned1000(b *testing.B) {
-	if _, err := exec.LookPath("taskset"); err != nil || runtime.NumCPU() < 2 {
-		b.Skip("needs taskset (util-linux) and two CPUs")
-	}
+	needTwoCores(b)
 	var r map[string]any
 	for b.Loop() {
 		r = fleetRunPinned(b, []string{"taskset", "-c", "1"}, []string{"taskset", "-c", "0"},
 			"--count", "10000", "--rate", "2000", "--periodic", "10", "--duration", "40s")
 	}
 	reportCPU(b, r)
+}
+
+// needTwoCores skips a benchmark that pins the fleet and the ACS to a core
+// each.
+func needTwoCores(b *testing.B) {
+	b.Helper()
+	if _, err := exec.LookPath("taskset"); err != nil || runtime.NumCPU() < 2 {
+		b.Skip("needs taskset (util-linux) and two CPUs")
+	}
 }
 
 func reportCPU(b *testing.B, r map[string]any) {
