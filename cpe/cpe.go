@@ -100,7 +100,23 @@ type Config struct {
 	// SoftwareModules installs what ChangeDUState asks for on a Device:2
 	// root; nil is swmod.Virtual (the tables follow, nothing installs).
 	SoftwareModules swmod.Backend
-	Logger          *slog.Logger
+	// Observer, when set, is told what the CPE does: its sessions, the
+	// RPCs it answers, the Connection Requests of every kind it receives
+	// (metrics; a fleet shares one among its CPEs).
+	Observer Observer
+	Logger   *slog.Logger
+}
+
+// Observer is told what a CPE does. Its methods run on the CPE's
+// goroutines and must not block.
+type Observer interface {
+	// Session is told of every session ended (cwmp.Config.OnSession).
+	Session(cwmp.SessionResult)
+	// RPC is told of every ACS request answered (cwmp.Config.OnRPC).
+	RPC(method string, fault int)
+	// ConnectionRequest is told of every Connection Request received:
+	// kind "http", "udp" or "xmpp", and what became of it.
+	ConnectionRequest(kind, outcome string)
 }
 
 // DHCPConfig configures TR-111 Part 1. On an InternetGatewayDevice the
@@ -252,6 +268,9 @@ func Build(cfg Config) (*CPE, error) {
 	trigger := func(code cwmp.EventCode) { agent.Trigger(code, "") }
 	c.ConnReq = &cwmp.ConnReqServer{Tree: tree, StateDir: cfg.StateDir, Trigger: func() { trigger(cwmp.EventConnectionRequest) },
 		PublicURL: cfg.ConnReqURL, Limits: cfg.ConnReqLimits, Clock: cfg.Agent.Clock, Logger: cfg.Logger.With("component", "connreq")}
+	if obs := cfg.Observer; obs != nil {
+		c.ConnReq.OnRequest = func(outcome string) { obs.ConnectionRequest("http", outcome) }
+	}
 	if cfg.ConnReqListen != "" {
 		if err := c.ConnReq.Listen(cfg.ConnReqListen); err != nil {
 			return nil, err
@@ -279,6 +298,14 @@ func Build(cfg Config) (*CPE, error) {
 		StateDir: cfg.StateDir, PollInterval: cfg.NotifyPoll, Clock: cfg.Agent.Clock, Logger: cfg.Logger})
 	ac := cfg.Agent
 	ac.Tree, ac.Notifier, ac.ConnReq = tree, c.Notify, c.ConnReq
+	if obs := cfg.Observer; obs != nil {
+		if own := ac.OnSession; own != nil {
+			ac.OnSession = func(r cwmp.SessionResult) { obs.Session(r); own(r) }
+		} else {
+			ac.OnSession = obs.Session
+		}
+		ac.OnRPC = obs.RPC
+	}
 	ac.StateDir = cfg.StateDir
 	if ac.Logger == nil {
 		ac.Logger = cfg.Logger
@@ -343,8 +370,11 @@ func Build(cfg Config) (*CPE, error) {
 		if err != nil {
 			return nil, err
 		}
-		c.XMPP, err = xmppcr.New(xmppcr.Config{Tree: tree, Trigger: agent.ConnectionRequest, Allow: c.ConnReq.Allow, TLS: tc,
-			Logger: cfg.Logger})
+		xc := xmppcr.Config{Tree: tree, Trigger: agent.ConnectionRequest, Allow: c.ConnReq.Allow, TLS: tc, Logger: cfg.Logger}
+		if obs := cfg.Observer; obs != nil {
+			xc.OnRequest = func(outcome string) { obs.ConnectionRequest("xmpp", outcome) }
+		}
+		c.XMPP, err = xmppcr.New(xc)
 		if err != nil {
 			return nil, err
 		}
@@ -353,6 +383,9 @@ func Build(cfg Config) (*CPE, error) {
 		sc := cfg.STUN
 		sc.Store, sc.Root, sc.ListenAddr = tree, cfg.Root, cfg.UDPListen
 		sc.OnConnectionRequest = agent.ConnectionRequest
+		if obs := cfg.Observer; obs != nil {
+			sc.OnUDPRequest = func(outcome string) { obs.ConnectionRequest("udp", outcome) }
+		}
 		// One rate limit for Connection Requests of every kind: a flood of
 		// valid UDP ones must not start more sessions than HTTP ones can.
 		sc.AllowConnectionRequest = c.ConnReq.Allow

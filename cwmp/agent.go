@@ -135,6 +135,11 @@ type Config struct {
 	// statistics, the device's memory trimming). It runs on the agent's
 	// goroutine and must not block.
 	OnSession func(SessionResult)
+	// OnRPC is told of every ACS request answered: its method (soap's
+	// name for it; "" for a request that could not be decoded) and the
+	// CWMP fault code sent, 0 for none. Metrics; it runs on the agent's
+	// goroutine and must not block.
+	OnRPC func(method string, fault int)
 	// UploadSource returns the content of an Upload FileType ("1 Vendor
 	// Configuration File", "2 Vendor Log File"); nil supports none.
 	UploadSource func(fileType string) ([]byte, error)
@@ -193,6 +198,7 @@ type Agent struct {
 	rebooted            atomic.Bool  // a virtual reboot happened in this process
 	sessions, failures  atomic.Uint64
 	retryCountPublished atomic.Int64
+	pendingPublished    atomic.Int64
 	transferWake        chan struct{}
 
 	// Owned by Run's goroutine.
@@ -382,6 +388,9 @@ func (a *Agent) loadState() error {
 // FactoryReset) faults with 9002 instead of answering success when it is
 // not on disk.
 func (a *Agent) save() error {
+	// Every change of the queue that matters is saved: the count read by
+	// PendingEvents is that of the last save.
+	a.pendingPublished.Store(int64(len(a.st.Events)))
 	p := a.statePath()
 	if p == "" {
 		return nil
@@ -459,6 +468,10 @@ func (a *Agent) Pending() []Event {
 	a.tasks.do(context.Background(), func() { out = append([]Event(nil), a.st.Events...) })
 	return out
 }
+
+// PendingEvents is the number of events queued for the next Inform, as
+// last saved: any goroutine may read it.
+func (a *Agent) PendingEvents() int { return int(a.pendingPublished.Load()) }
 
 // Stats returns the number of sessions run and of those that failed, and
 // the current retry count.

@@ -56,6 +56,12 @@ type ConnReqServer struct {
 	// Clock decides the rate limit and the refusal of guessing sources;
 	// nil is the real clock.
 	Clock clock.Clock
+	// OnRequest, when set, is told the outcome of every request on the
+	// path: "accepted", "challenged" (401 asking for digest credentials,
+	// the first half of every authenticated request), "auth_failed",
+	// "blocked" (a source guessing passwords), "rate_limited", "invalid"
+	// (a method other than GET). Metrics; it must not block.
+	OnRequest func(outcome string)
 	// Logger; nil discards.
 	Logger *slog.Logger
 
@@ -260,12 +266,14 @@ func (c *ConnReqServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		c.observe("invalid")
 		w.Header().Set("Allow", "GET")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
 	src, _, _ := net.SplitHostPort(r.RemoteAddr)
 	if blocked, left := c.guard.blocked(src); blocked {
+		c.observe("blocked")
 		w.Header().Set("Retry-After", strconv.Itoa(int(left/time.Second)+1))
 		w.WriteHeader(http.StatusTooManyRequests)
 		return
@@ -281,27 +289,39 @@ func (c *ConnReqServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch res {
 	case digest.OK:
 	case digest.Stale:
+		c.observe("challenged")
 		w.Header().Set("WWW-Authenticate", c.digest.Challenge(true))
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	default:
 		if authz != "" {
 			c.guard.failed(src) // a first request without credentials is no failure
+			c.observe("auth_failed")
+		} else {
+			c.observe("challenged")
 		}
 		w.Header().Set("WWW-Authenticate", c.digest.Challenge(false))
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	if !c.Allow() {
+		c.observe("rate_limited")
 		c.logger().Warn("connection request refused by the rate limit", "remote", r.RemoteAddr)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		return
 	}
+	c.observe("accepted")
 	w.Header().Set("Content-Length", "0")
 	w.WriteHeader(http.StatusOK)
 	c.logger().Info("connection request accepted", "remote", r.RemoteAddr)
 	if c.Trigger != nil {
 		c.Trigger()
+	}
+}
+
+func (c *ConnReqServer) observe(outcome string) {
+	if c.OnRequest != nil {
+		c.OnRequest(outcome)
 	}
 }
 

@@ -334,7 +334,9 @@ func (s *session) loop(ctx context.Context, pending []cpeRequest) error {
 				continue
 			}
 			s.a.log.Warn("cannot decode an ACS request", "err", derr)
-			out = s.encode(env.ID, faultFor(derr, s.version))
+			f := faultFor(derr, s.version)
+			s.a.observeRPC("", f)
+			out = s.encode(env.ID, f)
 			continue
 		}
 		s.hold = env.HoldRequests
@@ -348,8 +350,21 @@ func (s *session) loop(ctx context.Context, pending []cpeRequest) error {
 		} else {
 			s.a.log.Info("rpc", "rpc", env.Body.Method())
 		}
+		s.a.observeRPC(env.Body.Method(), msg)
 		out = s.encode(env.ID, msg)
 	}
+}
+
+// observeRPC tells OnRPC of an answered ACS request.
+func (a *Agent) observeRPC(method string, answer soap.Message) {
+	if a.cfg.OnRPC == nil {
+		return
+	}
+	code := 0
+	if f, ok := answer.(*soap.Fault); ok {
+		code = f.Code
+	}
+	a.cfg.OnRPC(method, code)
 }
 
 func (s *session) encode(id string, m soap.Message) []byte {

@@ -6,12 +6,14 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/cwmp-agent/cwmp-agent/internal/digest"
@@ -39,6 +41,30 @@ var (
 	ErrNoACSURL    = errors.New("cwmp: ManagementServer.URL is empty")
 	errProtocol    = errors.New("cwmp: protocol error")
 )
+
+// ErrorKind names the cause of a failed session in a few words, for
+// reports and metric labels: "http NNN" (the status), "authentication",
+// "timeout", "connection", "protocol", "other"; "" for nil. The set is
+// bounded whatever an ACS sends.
+func ErrorKind(err error) string {
+	var he *HTTPError
+	var ne net.Error
+	switch {
+	case err == nil:
+		return ""
+	case errors.As(err, &he):
+		return "http " + strconv.Itoa(min(max(he.Status, 100), 999))
+	case errors.Is(err, ErrAuthFailed):
+		return "authentication"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return "timeout"
+	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "connection"
+	case errors.Is(err, errProtocol):
+		return "protocol"
+	}
+	return "other"
+}
 
 const (
 	// maxRedirects bounds the redirects followed in one session.

@@ -68,6 +68,13 @@ type Config struct {
 	// NoJitter keeps every CPE's periodic Informs in phase; by default
 	// each gets a random phase within its interval.
 	NoJitter bool
+	// Shard and Shards say which part of a larger fleet this one is (its
+	// CPEs are First..First+Count-1 of it): they go into the report, so
+	// that merged reports can say what they cover. 0 and 0: the whole.
+	Shard, Shards int
+	// Observer, when set, is told what every CPE does (aggregated
+	// metrics: one Observer for the fleet, never one per CPE).
+	Observer cpe.Observer
 	Logger   *slog.Logger
 }
 
@@ -97,6 +104,7 @@ type Fleet struct {
 	nUp    int
 	start  time.Time
 	runErr error
+	series series
 }
 
 func pattern(p, serial string) string { return strings.ReplaceAll(p, "{serial}", serial) }
@@ -178,6 +186,7 @@ func New(cfg Config) (*Fleet, error) {
 			overlay[ms+"UDPConnectionRequestAddress"] = udpAddr
 		}
 		c := cfg.Base
+		c.Observer = cfg.Observer
 		c.FactoryOverlay = overlay
 		c.Shared = shared
 		c.StateDir = ""
@@ -197,7 +206,9 @@ func New(cfg Config) (*Fleet, error) {
 		}
 		c.Agent.Virtual.ClientTLS = tc
 		if cfg.SourceIPs != nil {
-			c.Agent.Virtual.LocalAddr = nthAddr(cfg.SourceIPs, i)
+			// Numbered across the whole fleet, so that shards on one host
+			// do not share addresses.
+			c.Agent.Virtual.LocalAddr = nthAddr(cfg.SourceIPs, cfg.First-1+i)
 		}
 		if !cfg.NoJitter {
 			c.Agent.Virtual.PeriodicPhase = time.Duration(rand.Int64N(int64(24 * time.Hour)))
@@ -351,6 +362,21 @@ func (f *Fleet) Run(ctx context.Context) error {
 	}
 	f.start = time.Now()
 	f.Stats.begin(f.start)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(SampleEvery)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				f.sample(time.Now()) // the last, partial interval
+				return
+			case now := <-tick.C:
+				f.sample(now)
+			}
+		}
+	}()
 	var errOnce sync.Once
 	for i, d := range f.devs {
 		if f.cfg.Rate > 0 {
@@ -408,18 +434,54 @@ func (f *Fleet) serveUDP() {
 			return
 		}
 		r, err := tr111.ParseUDPConnRequest(buf[:n])
-		if err != nil {
-			f.Stats.udpDropped.Add(1)
-			continue
+		var d *Device
+		if err == nil {
+			if d = f.byUser[r.UN]; d == nil {
+				err = tr111.ErrWrongUser
+			} else {
+				err = d.udp.Accept(r)
+			}
 		}
-		d := f.byUser[r.UN]
-		if d == nil || d.udp.Accept(r) != nil {
+		if f.cfg.Observer != nil {
+			f.cfg.Observer.ConnectionRequest("udp", tr111.UDPOutcome(err))
+		}
+		if err != nil {
 			f.Stats.udpDropped.Add(1)
 			continue
 		}
 		f.Stats.udpAccepted.Add(1)
 		d.CPE.Agent.ConnectionRequest()
 	}
+}
+
+// State is what the fleet's CPEs are doing now.
+type State struct {
+	Count    int // CPEs in the fleet
+	Started  int // started so far by the ramp
+	Up       int // last session succeeded
+	Retrying int // in the retry back-off after failed sessions
+	Pending  int // events queued, over all CPEs
+}
+
+// State reads the CPEs' state (a walk over them: for scrapes, not for
+// every session).
+func (f *Fleet) State() State {
+	st := State{Count: len(f.devs), Started: int(f.Stats.started.Load()), Up: f.Up()}
+	for _, d := range f.devs {
+		if _, _, retry := d.CPE.Agent.Stats(); retry > 0 {
+			st.Retrying++
+		}
+		st.Pending += d.CPE.Agent.PendingEvents()
+	}
+	return st
+}
+
+// Ready reports whether the ramp has started every CPE.
+func (f *Fleet) Ready() error {
+	if n, all := f.Stats.started.Load(), len(f.devs); n < int64(all) {
+		return fmt.Errorf("ramp: %d of %d CPEs started", n, all)
+	}
+	return nil
 }
 
 // Serials lists the serial numbers (for reports and tests).

@@ -1,14 +1,10 @@
 package fleet
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"net"
 	"runtime"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -79,6 +75,7 @@ type Stats struct {
 	errors   uint64
 	winStart time.Time
 	winSess  uint64
+	winErrs  map[string]uint64 // failed sessions in the window, by kind
 	events   map[string]uint64
 
 	// The steady state starts once every CPE is up after the ramp-up.
@@ -112,23 +109,8 @@ type Stats struct {
 	udpDropped  atomic.Int64
 }
 
-func newStats() *Stats { return &Stats{events: map[string]uint64{}, errKinds: map[string]uint64{}} }
-
-// errKind names the cause of a failed session for the report.
-func errKind(err error) string {
-	var he *cwmp.HTTPError
-	var ne net.Error
-	switch {
-	case errors.As(err, &he):
-		return "http " + strconv.Itoa(he.Status)
-	case errors.Is(err, cwmp.ErrAuthFailed):
-		return "authentication"
-	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	case errors.Is(err, syscall.ECONNREFUSED), errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
-		return "connection"
-	}
-	return "other"
+func newStats() *Stats {
+	return &Stats{events: map[string]uint64{}, errKinds: map[string]uint64{}, winErrs: map[string]uint64{}}
 }
 
 func (s *Stats) begin(t time.Time) {
@@ -151,7 +133,9 @@ func (s *Stats) record(r cwmp.SessionResult) {
 		if steady {
 			s.stErrors++
 		}
-		s.errKinds[errKind(r.Err)]++
+		kind := cwmp.ErrorKind(r.Err)
+		s.errKinds[kind]++
+		s.winErrs[kind]++
 		var he *cwmp.HTTPError
 		if errors.As(r.Err, &he) && (he.Status == 503 || he.Status == 429) {
 			s.busy++
@@ -216,6 +200,11 @@ type Snapshot struct {
 	P50, P90, P99 time.Duration
 	UDPAccepted   int64
 	Busy          uint64 // 503 and 429 answers so far
+	// Window is the length of the window, WindowSessions the sessions
+	// that ended in it and WindowErrors its failed ones by kind.
+	Window         time.Duration
+	WindowSessions uint64
+	WindowErrors   map[string]uint64
 }
 
 // Window returns the figures since the previous call.
@@ -224,8 +213,13 @@ func (s *Stats) Window(now time.Time) Snapshot {
 	defer s.mu.Unlock()
 	snap := Snapshot{Started: s.started.Load(), Sessions: s.sessions, Errors: s.errors, UDPAccepted: s.udpAccepted.Load(), Busy: s.busy,
 		P50: s.window.quantile(0.5), P90: s.window.quantile(0.9), P99: s.window.quantile(0.99)}
-	if el := now.Sub(s.winStart).Seconds(); el > 0 {
+	snap.Window, snap.WindowSessions = now.Sub(s.winStart), s.winSess
+	if el := snap.Window.Seconds(); el > 0 {
 		snap.Rate = float64(s.winSess) / el
+	}
+	if len(s.winErrs) > 0 {
+		snap.WindowErrors = s.winErrs
+		s.winErrs = map[string]uint64{}
 	}
 	s.window = histogram{}
 	s.winStart, s.winSess = now, 0
@@ -234,6 +228,12 @@ func (s *Stats) Window(now time.Time) Snapshot {
 
 // Report is the final JSON report of a run.
 type Report struct {
+	// Started is when the run began; Shard says which part of a sharded
+	// fleet this report covers (absent: the whole), Shards how many
+	// reports a merged one was made of.
+	Started        time.Time          `json:"started"`
+	Shard          *ShardInfo         `json:"shard,omitempty"`
+	Shards         int                `json:"shards,omitempty"`
 	Count          int                `json:"count"`
 	Up             int                `json:"up"`
 	Seconds        float64            `json:"seconds"`
@@ -257,6 +257,19 @@ type Report struct {
 	CPUPerSession float64    `json:"cpu_microseconds_per_session"`
 	// Steady covers the time after the ramp-up, once every CPE was up.
 	Steady *SteadyReport `json:"steady,omitempty"`
+	// LatencyHistogram holds every successful session's duration: the
+	// percentiles of merged reports are computed from it.
+	LatencyHistogram *Histogram `json:"latency_histogram,omitempty"`
+	// Series is the run over time (the HTML report's plots).
+	Series []Sample `json:"series,omitempty"`
+}
+
+// ShardInfo places a fleet in a larger one.
+type ShardInfo struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
+	// First is the index of its first CPE (the serial pattern's number).
+	First int `json:"first"`
 }
 
 // BusyReport counts the ACS's "come back later" answers (503 or 429).
@@ -278,16 +291,17 @@ type SteadyReport struct {
 	LatencyMS      map[string]float64 `json:"latency_ms"`
 	// The fleet's CPU time per session in the steady state, user and
 	// system (kernel: connect, close, loopback writes) apart.
-	CPUPerSession     float64 `json:"cpu_microseconds_per_session,omitempty"`
-	CPUUserPerSession float64 `json:"cpu_user_microseconds_per_session,omitempty"`
-	CPUSysPerSession  float64 `json:"cpu_system_microseconds_per_session,omitempty"`
+	CPUPerSession     float64    `json:"cpu_microseconds_per_session,omitempty"`
+	CPUUserPerSession float64    `json:"cpu_user_microseconds_per_session,omitempty"`
+	CPUSysPerSession  float64    `json:"cpu_system_microseconds_per_session,omitempty"`
+	LatencyHistogram  *Histogram `json:"latency_histogram,omitempty"`
 }
 
 // Report builds the final report.
 func (f *Fleet) Report(now time.Time) Report {
 	s := f.Stats
 	s.mu.Lock()
-	r := Report{Count: len(f.devs), Up: f.Up(), Seconds: now.Sub(s.begun).Seconds(), Sessions: s.sessions, Errors: s.errors,
+	r := Report{Started: s.begun.UTC(), Count: len(f.devs), Up: f.Up(), LatencyHistogram: s.all.export(), Seconds: now.Sub(s.begun).Seconds(), Sessions: s.sessions, Errors: s.errors,
 		LatencyMS: map[string]float64{
 			"p50": ms(s.all.quantile(0.5)), "p90": ms(s.all.quantile(0.9)), "p99": ms(s.all.quantile(0.99)), "max": ms(s.all.max)},
 		Events: map[string]uint64{}, UDPAccepted: s.udpAccepted.Load(), UDPDropped: s.udpDropped.Load()}
@@ -304,7 +318,7 @@ func (f *Fleet) Report(now time.Time) Report {
 	if !s.steadyAt.IsZero() {
 		st := &SteadyReport{Seconds: now.Sub(s.steadyAt).Seconds(), Sessions: s.stSess, Errors: s.stErrors,
 			LatencyMS: map[string]float64{"p50": ms(s.steady.quantile(0.5)), "p90": ms(s.steady.quantile(0.9)),
-				"p99": ms(s.steady.quantile(0.99)), "max": ms(s.steady.max)}}
+				"p99": ms(s.steady.quantile(0.99)), "max": ms(s.steady.max)}, LatencyHistogram: s.steady.export()}
 		if st.Seconds > 0 {
 			st.SessionsPerSec = float64(st.Sessions) / st.Seconds
 		}
@@ -330,6 +344,10 @@ func (f *Fleet) Report(now time.Time) Report {
 		r.RSSPerCPE = r.RSSBytes / uint64(r.Count)
 	}
 	r.CPUUserSec, r.CPUSysSec = cpuTime()
+	if f.cfg.Shards > 0 {
+		r.Shard = &ShardInfo{Index: f.cfg.Shard, Count: f.cfg.Shards, First: f.cfg.First}
+	}
+	r.Series = f.Series()
 	if r.Sessions > 0 {
 		r.CPUPerSession = (r.CPUUserSec + r.CPUSysSec) * 1e6 / float64(r.Sessions)
 	}

@@ -40,6 +40,9 @@ type ClientConfig struct {
 	Dial         func(network, address string) (net.Conn, error)
 	// OnConnectionRequest is called for each accepted UDP Connection Request.
 	OnConnectionRequest func()
+	// OnUDPRequest, when set, is told the outcome (UDPOutcome) of every
+	// UDP Connection Request received: metrics. It must not block.
+	OnUDPRequest func(outcome string)
 	// LastTimestamp and SaveTimestamp keep the last accepted ts (TR-111
 	// 2.2.1.4 allows keeping it across reboots); nil keeps it in memory.
 	LastTimestamp func() uint64
@@ -266,6 +269,7 @@ func (c *Client) handleSTUN(b []byte, from net.Addr) {
 func (c *Client) handleConnReq(b []byte, from net.Addr) {
 	r, err := ParseUDPConnRequest(b)
 	if err != nil {
+		c.observeUDP(err)
 		return
 	}
 	c.mu.Lock()
@@ -273,7 +277,9 @@ func (c *Client) handleConnReq(b []byte, from net.Addr) {
 		c.lastActivity = c.cfg.Clock.Now() // it came through the binding and refreshed it
 	}
 	c.mu.Unlock()
-	if err := c.acceptor.Accept(r); err != nil {
+	err = c.acceptor.Accept(r)
+	c.observeUDP(err)
+	if err != nil {
 		c.log.Debug("UDP Connection Request ignored", "err", err, "from", from)
 		if errors.Is(err, ErrBadSignature) || errors.Is(err, ErrWrongUser) {
 			c.authFailed(from)
@@ -286,6 +292,12 @@ func (c *Client) handleConnReq(b []byte, from net.Addr) {
 	c.log.Info("UDP Connection Request accepted", "from", from)
 	if c.cfg.OnConnectionRequest != nil {
 		c.cfg.OnConnectionRequest()
+	}
+}
+
+func (c *Client) observeUDP(err error) {
+	if c.cfg.OnUDPRequest != nil {
+		c.cfg.OnUDPRequest(UDPOutcome(err))
 	}
 }
 

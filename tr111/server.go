@@ -116,7 +116,13 @@ type ServerConfig struct {
 	// answers or refuses (tests, metrics). It runs on the serving
 	// goroutine and must not block.
 	OnRequest func(RequestInfo)
-	Logger    *slog.Logger
+	// OnDropped, when set, is told of every datagram left unanswered (not
+	// a Binding Request, malformed): metrics. It must not block.
+	OnDropped func()
+	// OnConnectionRequestSent, when set, is told of every UDP Connection
+	// Request sent (err nil) or failed: metrics.
+	OnConnectionRequestSent func(err error)
+	Logger                  *slog.Logger
 }
 
 // RequestInfo describes one Binding Request and what the server did.
@@ -250,6 +256,8 @@ func (s *Server) Run(ctx context.Context) error {
 				if s.cfg.OnRequest != nil {
 					s.cfg.OnRequest(info)
 				}
+			} else if s.cfg.OnDropped != nil {
+				s.cfg.OnDropped()
 			}
 		}
 	}
@@ -520,6 +528,13 @@ func (s *Server) record(user string, from *net.UDPAddr, authed bool, id TxID) {
 	}
 }
 
+// BindingCount is the number of bindings held.
+func (s *Server) BindingCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.bindings)
+}
+
 // Bindings lists the recorded bindings.
 func (s *Server) Bindings() []Binding {
 	s.mu.Lock()
@@ -558,6 +573,14 @@ func (s *Server) ConnectionRequest(ctx context.Context, stunUser string) (string
 // (TR-111 2.2.2.3): Copies identical datagrams Spacing apart, ts the current
 // Unix time, id unique per request, cn random, sig the HMAC-SHA1.
 func (s *Server) ConnectionRequestTo(ctx context.Context, to *net.UDPAddr, authorityValue, crUser, crPass string) error {
+	err := s.sendConnectionRequest(ctx, to, authorityValue, crUser, crPass)
+	if s.cfg.OnConnectionRequestSent != nil {
+		s.cfg.OnConnectionRequestSent(err)
+	}
+	return err
+}
+
+func (s *Server) sendConnectionRequest(ctx context.Context, to *net.UDPAddr, authorityValue, crUser, crPass string) error {
 	s.mu.Lock()
 	s.nextID++
 	id := s.nextID

@@ -235,6 +235,26 @@ func FormatUDPConnRequest(authority string, ts uint64, id, username, cnonce, pas
 	return b.Bytes()
 }
 
+// UDPOutcome names what became of a UDP Connection Request for metrics:
+// "accepted" (err nil), "invalid" (not a well-formed request), "replayed"
+// (ts not newer or id repeated, TR-111 2.2.1.4), "future_timestamp",
+// "auth_failed", "rate_limited".
+func UDPOutcome(err error) string {
+	switch {
+	case err == nil:
+		return "accepted"
+	case errors.Is(err, ErrStale), errors.Is(err, ErrRepeatedID):
+		return "replayed"
+	case errors.Is(err, ErrFutureTimestamp):
+		return "future_timestamp"
+	case errors.Is(err, ErrWrongUser), errors.Is(err, ErrBadSignature):
+		return "auth_failed"
+	case errors.Is(err, ErrRateLimited):
+		return "rate_limited"
+	}
+	return "invalid"
+}
+
 // DefaultMaxAhead is how far ahead of the CPE's clock a UDP Connection
 // Request's ts may be. TR-111 2.2.1.4 compares ts only with the last one
 // accepted, so one validly signed request from a sender whose clock is far

@@ -50,8 +50,12 @@ type Config struct {
 	// share; nil allows every one.
 	Allow func() bool
 	// TLS holds the roots the server's certificate is checked against.
-	TLS    *tls.Config
-	Logger *slog.Logger
+	TLS *tls.Config
+	// OnRequest, when set, is told the outcome of every connection request
+	// ("accepted", "blocked", "auth_failed", "rate_limited"): metrics. It
+	// must not block.
+	OnRequest func(outcome string)
+	Logger    *slog.Logger
 }
 
 const ms = "Device.ManagementServer."
@@ -387,7 +391,7 @@ func (c *Client) handle(s xmpp.Sender, iq *stanza.IQ) {
 	}
 	k := c.current()
 	if !allowed(k.allowed, iq.From) {
-		c.count(false)
+		c.count("blocked")
 		c.log.Warn("XMPP connection request from a Jabber ID not allowed", "from", iq.From)
 		c.reply(s, iq, 503, "cancel", "service-unavailable")
 		return
@@ -395,17 +399,17 @@ func (c *Client) handle(s xmpp.Sender, iq *stanza.IQ) {
 	ok := k.crPass != "" && subtle.ConstantTimeCompare([]byte(user), []byte(k.crUser)) == 1 &&
 		subtle.ConstantTimeCompare([]byte(pass), []byte(k.crPass)) == 1
 	if !ok {
-		c.count(false)
+		c.count("auth_failed")
 		c.log.Warn("XMPP connection request with wrong credentials", "from", iq.From)
 		c.reply(s, iq, 401, "auth", "not-authorized")
 		return
 	}
 	if !c.cfg.Allow() {
-		c.count(false)
+		c.count("rate_limited")
 		c.reply(s, iq, 503, "wait", "resource-constraint")
 		return
 	}
-	c.count(true)
+	c.count("accepted")
 	res := &stanza.IQ{Attrs: stanza.Attrs{Type: stanza.IQTypeResult, Id: iq.Id, From: iq.To, To: iq.From}}
 	if err := s.Send(res); err != nil {
 		c.log.Warn("cannot answer the XMPP connection request", "err", err)
@@ -416,9 +420,12 @@ func (c *Client) handle(s xmpp.Sender, iq *stanza.IQ) {
 	}
 }
 
-func (c *Client) count(ok bool) {
+func (c *Client) count(outcome string) {
+	if c.cfg.OnRequest != nil {
+		c.cfg.OnRequest(outcome)
+	}
 	c.mu.Lock()
-	if ok {
+	if outcome == "accepted" {
 		c.accepted++
 	} else {
 		c.refused++

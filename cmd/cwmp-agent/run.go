@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -37,15 +38,37 @@ func cmdRun(args []string) error {
 	cc := cfg.CPE(log, logs.Ring)
 	cc.Agent.UserAgent = "cwmp-agent/" + version
 	sessionDone := make(chan struct{}, 1)
-	cc.Agent.OnSession = func(cwmp.SessionResult) {
+	// lastSession is the outcome of the last session, for /readyz.
+	var lastSession atomic.Pointer[string]
+	cc.Agent.OnSession = func(r cwmp.SessionResult) {
+		kind := cwmp.ErrorKind(r.Err)
+		lastSession.Store(&kind)
 		select {
 		case sessionDone <- struct{}{}:
 		default:
 		}
 	}
+	ms, err := newMetrics(cfg.Metrics.Listen, &cc)
+	if err != nil {
+		return &config.Error{Key: "metrics.listen", Err: err}
+	}
 	c, err := cpe.Build(cc)
 	if err != nil {
 		return err
+	}
+	// Ready: the last session with the ACS succeeded (the CPE can be
+	// managed); not before the first one.
+	ready := func() error {
+		switch k := lastSession.Load(); {
+		case k == nil:
+			return errors.New("no session with the ACS yet")
+		case *k != "":
+			return fmt.Errorf("the last session with the ACS failed: %s", *k)
+		}
+		return nil
+	}
+	if err := ms.listen(c, ready, log); err != nil {
+		return &config.Error{Key: "metrics.listen", Err: err}
 	}
 	log.Info("cwmp-agent starting", "version", version, "data_model", c.Tree.Schema().Model, "serial", cfg.Device.SerialNumber,
 		"connection_request_url", c.Tree.MustGet(cfg.RootName()+".ManagementServer.ConnectionRequestURL"), "state_dir", cfg.StateDir)
@@ -79,6 +102,7 @@ func cmdRun(args []string) error {
 	// back rather than hold them as RSS, once started and then every
 	// trimInterval (a GC of a small heap and one madvise per mapping).
 	go trimMemory(ctx, log, sessionDone)
+	go ms.run(ctx, log)
 	err = c.Run(ctx)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("agent stopped: %w", err)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -20,6 +22,8 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cmd/internal/config"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/fleet"
+	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
+	"github.com/cwmp-agent/cwmp-agent/internal/metrics"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 
@@ -29,8 +33,10 @@ var fleetOut io.Writer = os.Stderr
 func cmdFleet(args []string) error {
 	cf := cli.NewCommon(program, "run", "--count N [flags]", config.FlagKeys)
 	fs := cf.FS
-	count := fs.Int("count", 100, "number of virtual CPEs")
-	first := fs.Int("first", 1, "index of the first CPE")
+	count := fs.Int("count", 100, "number of virtual CPEs (of this shard, with --shards)")
+	first := fs.Int("first", 1, "index of the first CPE (of shard 0, with --shards)")
+	shards := fs.Int("shards", 0, "this process is one of N shards of one fleet: its CPEs, ports and state follow from --shard-index (0: not sharded)")
+	shardIndex := fs.String("shard-index", "", "this shard's index, 0 to N-1 (default: $JOB_COMPLETION_INDEX, a Kubernetes Indexed Job's)")
 	serial := fs.String("serial-pattern", "SIM%06d", "serial number pattern (one %d)")
 	rate := fs.Float64("rate", 50, "CPEs started (first session) per second; 0: all at once")
 	template := fs.String("template", "", "a `FILE` of a real device's parameters: a cwmp-agent dump (JSON lines or text), a genieacs-sim or SimulaTR69 CSV model, or a GenieACS device document")
@@ -41,7 +47,8 @@ func cmdFleet(args []string) error {
 	persist := fs.Bool("persist", false, "keep each CPE's state under state_dir/<serial> (default: memory only)")
 	periodic := fs.Int("periodic", 0, "PeriodicInformInterval in seconds for every CPE (0: the configuration's)")
 	duration := fs.Duration("duration", 0, "stop after this long (0: at SIGINT or SIGTERM)")
-	report := fs.String("report", "", "write the final JSON report to this file (\"-\": standard output)")
+	report := fs.String("report", "", "write the final JSON report to this file (\"-\": standard output) and the HTML report beside it (.html)")
+	htmlOut := fs.String("html", "", "write the HTML report to this file (default: beside --report's file)")
 	quiet := fs.Bool("quiet", false, "no live summary line")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run to this file (go tool pprof)")
 	memprofile := fs.String("memprofile", "", "write an allocation profile at the end to this file (go tool pprof)")
@@ -51,6 +58,15 @@ func cmdFleet(args []string) error {
 	cfg, err := config.Load(config.Source{File: *cf.Config, Flags: cf.Set(config.FlagKeys), Defaults: fleetDefaults})
 	if err != nil {
 		return err
+	}
+	shard, err := shardOf(*shards, *shardIndex, os.Getenv)
+	if err != nil {
+		return err
+	}
+	if shard.count > 0 {
+		if err := shard.apply(cfg, first, *count); err != nil {
+			return err
+		}
 	}
 	var sources *net.IPNet
 	if *sourceIPs != "" {
@@ -106,15 +122,35 @@ func cmdFleet(args []string) error {
 	}
 	// The shared listeners are the configuration's own:
 	// connection_request.listen and udp_connection_request.listen.
-	f, err := fleet.New(fleet.Config{Count: *count, First: *first, Serial: *serial, Base: base, StateDir: stateDir,
+	fc := fleet.Config{Count: *count, First: *first, Serial: *serial, Base: base, StateDir: stateDir,
 		CRListen: cfg.ConnectionRequest.Listen, CRHost: *crHost, UDPListen: cfg.UDP.Listen, CRUsername: *crUser, CRPassword: *crPass,
-		Rate: *rate, SourceIPs: sources, Logger: logs.Logger()})
+		Rate: *rate, SourceIPs: sources, Shard: shard.index, Shards: shard.count, Logger: logs.Logger()}
+	// The CPEs' counters are aggregated (one Observer for all of them),
+	// the fleet's state read at each scrape; /readyz is ready once the
+	// ramp has started every CPE.
+	fm := metrics.NewEndpoint(cfg.Metrics.Listen)
+	if fm != nil {
+		fc.Observer = metrics.NewCWMP(fm.Registry)
+	}
+	f, err := fleet.New(fc)
 	if err != nil {
 		return err
+	}
+	if fm != nil {
+		registerFleet(fm.Registry, f)
+		if err := fm.Open(f.Ready, logs.Logger()); err != nil {
+			return &config.Error{Key: "metrics.listen", Err: err}
+		}
 	}
 	debug.FreeOSMemory()
 	fmt.Fprintf(fleetOut, "fleet: %d CPEs built in %s (rss %d MB); Connection Requests on %v, UDP on %v\n",
 		*count, time.Since(built).Round(time.Millisecond), fleet.RSS()>>20, f.CRAddr(), f.UDPAddr())
+	if shard.count > 0 {
+		fmt.Fprintf(fleetOut, "fleet: shard %d of %d: CPEs %d to %d\n", shard.index, shard.count, *first, *first+*count-1)
+	}
+	if fm != nil {
+		fmt.Fprintf(fleetOut, "fleet: metrics on http://%s/metrics\n", fm.Addr())
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
@@ -143,11 +179,11 @@ func cmdFleet(args []string) error {
 					fmt.Fprintln(fleetOut)
 				}
 				return
-			case now := <-tick.C:
+			case <-tick.C:
 				if *quiet {
 					continue
 				}
-				line := f.Line(f.Stats.Window(now))
+				line := f.Line(f.Latest())
 				if tty {
 					fmt.Fprintf(fleetOut, "\r%s ", line)
 				} else {
@@ -156,6 +192,7 @@ func cmdFleet(args []string) error {
 			}
 		}
 	}()
+	go fm.Run(ctx, logs.Logger())
 	err = f.Run(ctx)
 	<-done
 	if *memprofile != "" {
@@ -174,11 +211,33 @@ func cmdFleet(args []string) error {
 	case "-":
 		fmt.Println(string(b))
 	default:
-		if werr := os.WriteFile(*report, append(b, '\n'), 0o644); werr != nil {
+		if werr := atomicfile.Write(*report, append(b, '\n'), 0o644); werr != nil {
+			return werr
+		}
+		if *htmlOut == "" {
+			*htmlOut = htmlBeside(*report)
+		}
+	}
+	if *htmlOut != "" {
+		if werr := writeHTML(*htmlOut, &r); werr != nil {
 			return werr
 		}
 	}
 	return err
+}
+
+// htmlBeside is the HTML page's name for a JSON report's.
+func htmlBeside(report string) string {
+	return strings.TrimSuffix(report, filepath.Ext(report)) + ".html"
+}
+
+// writeHTML writes a report's HTML page atomically.
+func writeHTML(path string, r *fleet.Report) error {
+	var buf bytes.Buffer
+	if err := fleet.WriteHTML(&buf, r); err != nil {
+		return err
+	}
+	return atomicfile.Write(path, buf.Bytes(), 0o644)
 }
 
 // fleetFactory is what every CPE of the fleet shares: the template's

@@ -26,6 +26,10 @@ Usage:
   cwmp-fleet run --count N [flags]        N virtual CPEs in one process (--rate, --serial-pattern,
                                           --template FILE, --periodic S, --duration D, --report FILE,
                                           --persist; the agent's configuration via --config)
+                                          --shards N --shard-index I: one shard of a fleet of N
+                                          (default index: $JOB_COMPLETION_INDEX); --metrics-listen ADDR
+  cwmp-fleet report merge SHARD.json...   one report of a sharded fleet's shards (--out, --html)
+  cwmp-fleet report html REPORT.json      a report's HTML page (--out)
   cwmp-fleet test-acs [--listen ADDR]     the in-repository test ACS (the fleet's peer in the performance report)
   cwmp-fleet demo [-v] [--root ROOT]      a virtual CPE against the built-in test ACS, printed as it goes
   cwmp-fleet version                      print the version
@@ -55,6 +59,8 @@ func run(args []string) error {
 	switch args[0] {
 	case "run":
 		return cmdFleet(args[1:])
+	case "report":
+		return cmdReport(args[1:])
 	case "test-acs":
 		return cmdTestACS(args[1:])
 	case "demo":

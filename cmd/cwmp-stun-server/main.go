@@ -30,6 +30,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cmd/internal/cli"
 	"github.com/cwmp-agent/cwmp-agent/cmd/internal/confkit"
 	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
+	"github.com/cwmp-agent/cwmp-agent/internal/metrics"
 	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
@@ -58,6 +59,7 @@ type StunConfig struct {
 	StateDir        string `yaml:"state_dir" help:"where bindings persist"`
 	Copies          int    `yaml:"copies" help:"copies of each UDP Connection Request"`
 	SharePort       bool   `yaml:"share_port" help:"SO_REUSEADDR on the primary port, so the ACS can send its own UDP Connection Requests from it"`
+	MetricsListen   string `yaml:"metrics_listen" help:"host:port of the Prometheus metrics listener (/metrics, /healthz, /readyz); empty: off"`
 }
 
 func defaultFile() *File {
@@ -69,7 +71,7 @@ func defaultFile() *File {
 var stunFlags = map[string]string{
 	"listen": "stun_server.listen", "secondary": "stun_server.secondary", "credentials": "stun_server.credentials",
 	"api": "stun_server.api", "api-token-file": "stun_server.api_token_file", "state-dir": "stun_server.state_dir",
-	"log-level": "log.level", "log-format": "log.format",
+	"metrics-listen": "stun_server.metrics_listen", "log-level": "log.level", "log-format": "log.format",
 }
 
 // loadStunConfig reads defaults, the file, CWMP_AGENT_STUN_SERVER_* and the
@@ -126,7 +128,8 @@ func loadStunConfig(args []string) (*File, error) {
 func (c *File) validate() []error {
 	var errs []error
 	s := &c.StunServer
-	for k, a := range map[string]string{"stun_server.listen": s.Listen, "stun_server.secondary": s.Secondary, "stun_server.api": s.API} {
+	for k, a := range map[string]string{"stun_server.listen": s.Listen, "stun_server.secondary": s.Secondary, "stun_server.api": s.API,
+		"stun_server.metrics_listen": s.MetricsListen} {
 		if a == "" {
 			continue
 		}
@@ -221,8 +224,15 @@ func cmdStunServer(args []string) error {
 			cfg.StateDir = ""
 		}
 	}
-	srv, err := tr111.NewServer(tr111.ServerConfig{Listen: cfg.Listen, Secondary: cfg.Secondary, StateDir: cfg.StateDir,
-		Copies: cfg.Copies, SharePort: cfg.SharePort, Logger: log})
+	sc := tr111.ServerConfig{Listen: cfg.Listen, Secondary: cfg.Secondary, StateDir: cfg.StateDir,
+		Copies: cfg.Copies, SharePort: cfg.SharePort, Logger: log}
+	var srv *tr111.Server
+	me := metrics.NewEndpoint(cfg.MetricsListen)
+	if me != nil {
+		m := metrics.NewSTUNServer(me.Registry, func() int { return srv.BindingCount() })
+		sc.OnRequest, sc.OnDropped, sc.OnConnectionRequestSent = m.Request, m.Dropped, m.ConnectionRequestSent
+	}
+	srv, err = tr111.NewServer(sc)
 	if err != nil {
 		return err
 	}
@@ -234,6 +244,15 @@ func cmdStunServer(args []string) error {
 	defer signal.Stop(hup)
 
 	var wg sync.WaitGroup
+	if me != nil {
+		// Ready once the sockets are open, which they are by now.
+		if err := me.Open(nil, log); err != nil {
+			return &confkit.Error{Key: "stun_server.metrics_listen", Err: err}
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); me.Run(ctx, log) }()
+		log.Info("metrics listening", "address", me.Addr().String())
+	}
 	var apiSrv *http.Server
 	var token, tokenPath string
 	if cfg.API != "" {

@@ -123,6 +123,9 @@ type Agent struct {
 		FailUpdate    int    `yaml:"fail_update" help:"virtual: fault code every Update ends with (0: none)"`
 		FailUninstall int    `yaml:"fail_uninstall" help:"virtual: fault code every Uninstall ends with (0: none)"`
 	} `yaml:"software_modules"`
+	Metrics struct {
+		Listen string `yaml:"listen" help:"host:port of the Prometheus metrics listener (/metrics, /healthz, /readyz); empty: off. Keep it on loopback or a management network: it needs no credentials"`
+	} `yaml:"metrics"`
 	Log cli.Log `yaml:"log"`
 
 	// Mapping holds the mounts of MappingFile (read during validation).
@@ -162,7 +165,7 @@ func Keys() []confkit.Key { return confkit.Keys(Defaults()) }
 var FlagKeys = map[string]string{
 	"acs-url": "acs.url", "state-dir": "state_dir", "root": "device.root", "data-model": "device.data_model", "serial": "device.serial_number",
 	"oui": "device.oui", "socket": "control.socket", "log-level": "log.level", "log-format": "log.format",
-	"cr-listen": "connection_request.listen",
+	"cr-listen": "connection_request.listen", "metrics-listen": "metrics.listen",
 }
 
 // Source says where the configuration comes from.

@@ -99,7 +99,8 @@ func (c *Agent) validateDevice() []error {
 func (c *Agent) validateListeners() []error {
 	var errs []error
 	cr := &c.ConnectionRequest
-	for k, addr := range map[string]string{"connection_request.listen": cr.Listen, "udp_connection_request.listen": c.UDP.Listen} {
+	for k, addr := range map[string]string{"connection_request.listen": cr.Listen, "udp_connection_request.listen": c.UDP.Listen,
+		"metrics.listen": c.Metrics.Listen} {
 		if addr == "" {
 			continue
 		}
