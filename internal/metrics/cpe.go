@@ -16,7 +16,7 @@ var leaseStates = []string{"init", "rebooting", "bound", "renewing", "rebinding"
 
 var (
 	descPending   = prometheus.NewDesc(Namespace+"_pending_events", "Events queued for the next Inform.", nil, nil)
-	descRetry     = prometheus.NewDesc(Namespace+"_retry_count", "Consecutive failed sessions (the Inform's RetryCount, TR-069 3.2.1.1).", nil, nil)
+	descRetry     = prometheus.NewDesc(Namespace+"_session_retries", "Consecutive failed sessions: the next Inform's RetryCount (TR-069 3.2.1.1).", nil, nil)
 	descSTUNState = prometheus.NewDesc(Namespace+"_stun_binding_state", "The TR-111 STUN client's phase: 1 for the current one.", []string{"phase"}, nil)
 	descNAT       = prometheus.NewDesc(Namespace+"_stun_nat_detected", "1 when the STUN client found a NAT (ManagementServer.NATDetected).", nil, nil)
 	descKeepAlive = prometheus.NewDesc(Namespace+"_stun_keepalive_period_seconds", "The keep-alive period in use (TR-111 2.2.1.2): discovered, or the minimum.", nil, nil)

@@ -29,7 +29,7 @@ func NewSTUNServer(reg prometheus.Registerer, bindings func() int) *STUNServer {
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "_dropped_total",
 			Help: "Datagrams left unanswered: not a Binding Request, or malformed."}),
 		authFail: prometheus.NewCounter(prometheus.CounterOpts{Name: ns + "_authentication_failures_total",
-			Help: "Binding Requests whose MESSAGE-INTEGRITY or USERNAME failed (answered 401, 431 or 432)."}),
+			Help: "Binding Requests whose MESSAGE-INTEGRITY failed or came without USERNAME (answered 431 or 432; a 401 is the challenge that asks for it)."}),
 		crs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: ns + "_udp_connection_requests_total",
 			Help: "UDP Connection Requests sent to CPEs (TR-111 2.2.2.3), by result (sent, failed); each is sent in several copies."},
 			[]string{"result"}),
@@ -55,7 +55,7 @@ func (m *STUNServer) Request(i tr111.RequestInfo) {
 	}
 	m.requests.WithLabelValues(kind, answer).Inc()
 	switch i.Code {
-	case 401, 431, 432:
+	case 431, 432:
 		m.authFail.Inc()
 	}
 }
