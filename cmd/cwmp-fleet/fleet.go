@@ -300,6 +300,7 @@ func cmdTestACS(args []string) error {
 	listen := fs.String("listen", "127.0.0.1:7557", "address to listen on")
 	gpv := fs.String("gpv", "", "comma-separated parameter names to ask every session for (GetParameterValues)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile to this file")
+	summary := fs.String("summary", "", "at exit, write what the ACS saw (devices, sessions, BOOTSTRAP, Connection Request URLs) as JSON to this file")
 	if err := cli.Parse(fs, args); err != nil {
 		return err
 	}
@@ -339,6 +340,10 @@ func cmdTestACS(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
 	<-ctx.Done()
+	if *summary != "" {
+		b, _ := json.MarshalIndent(acs.Summary(), "", "  ")
+		return atomicfile.Write(*summary, append(b, '\n'), 0o644)
+	}
 	return nil
 }
 

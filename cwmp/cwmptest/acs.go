@@ -19,6 +19,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -80,10 +81,48 @@ type Device struct {
 	DUChanges []soap.Message
 	// Requests are the RequestDownload and AutonomousTransferComplete
 	// messages received.
-	Requests   []soap.Message
-	Params     map[string]string // latest values seen in Informs and answers
-	queue      []*Call
-	lastInform time.Time
+	Requests []soap.Message
+	Params   map[string]string // latest values seen in Informs and answers
+	// Bootstrapped: an Inform carried 0 BOOTSTRAP (kept in lean mode too).
+	Bootstrapped bool
+	queue        []*Call
+	lastInform   time.Time
+}
+
+// Summary is what the ACS saw of each device, for a test ACS run as a
+// program (cwmp-fleet test-acs --summary).
+type Summary struct {
+	Devices  int             `json:"devices"`
+	Sessions int             `json:"sessions"`
+	CPEs     []DeviceSummary `json:"cpes"`
+}
+
+// DeviceSummary is one device in a Summary.
+type DeviceSummary struct {
+	ID                   string `json:"id"`
+	Sessions             int    `json:"sessions"`
+	Bootstrapped         bool   `json:"bootstrapped"`
+	ConnectionRequestURL string `json:"connection_request_url,omitempty"`
+}
+
+// Summary lists the devices seen, by ID.
+func (a *ACS) Summary() Summary {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var s Summary
+	for _, d := range a.devices {
+		url := ""
+		for k, v := range d.Params {
+			if strings.HasSuffix(k, ".ManagementServer.ConnectionRequestURL") {
+				url = v
+			}
+		}
+		s.CPEs = append(s.CPEs, DeviceSummary{ID: d.ID, Sessions: d.Sessions, Bootstrapped: d.Bootstrapped, ConnectionRequestURL: url})
+		s.Sessions += d.Sessions
+	}
+	s.Devices = len(s.CPEs)
+	sort.Slice(s.CPEs, func(i, j int) bool { return s.CPEs[i].ID < s.CPEs[j].ID })
+	return s
 }
 
 // LastInform returns the device's latest Inform.
@@ -623,6 +662,11 @@ func (a *ACS) handle(r *http.Request, body []byte, e *soap.Envelope, derr error)
 			d.Informs = append(d.Informs, m)
 		}
 		d.lastInform = time.Now()
+		for _, e := range m.Event {
+			if e.EventCode == "0 BOOTSTRAP" {
+				d.Bootstrapped = true
+			}
+		}
 		for _, p := range m.ParameterList {
 			d.Params[p.Name] = p.Value
 		}
