@@ -12,9 +12,13 @@ BIN       := bin/cwmp-agent
 CMDS      := cwmp-agent cwmp-fleet cwmp-stun-server
 DIST      := dist
 FUZZTIME  ?= 20s
+# The Kubernetes manifests' tests are a module of their own, so that no
+# binary links kustomize or the Kubernetes API.
+K8STEST   := deploy/kubernetes/test
+IMAGE     ?= cwmp-agent:$(VERSION)
 PLATFORMS := linux/amd64 linux/arm linux/arm64 linux/mips linux/mipsle
 
-.PHONY: help build test race fuzz lint bench cross demo clean run
+.PHONY: help build test race fuzz lint bench cross demo clean run image
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
@@ -22,8 +26,9 @@ help: ## list the targets
 build: ## build bin/cwmp-agent (the device), bin/cwmp-fleet and bin/cwmp-stun-server (static, version stamped)
 	@set -e; for c in $(CMDS); do CGO_ENABLED=0 $(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o bin/$$c ./cmd/$$c; done
 
-test: lint ## run every test with the race detector (root-only tests skip with a message when not root)
+test: lint ## run every test with the race detector (root-only tests skip with a message when not root), then the Kubernetes manifests' tests
 	$(GO) test -race -count=1 -timeout 25m ./...
+	cd $(K8STEST) && $(GO) test -count=1 -timeout 10m ./...
 
 race: ## run the tests with the race detector, without lint
 	$(GO) test -race -count=1 ./...
@@ -40,6 +45,7 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 20s)
 lint: ## gofmt check and go vet
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	cd $(K8STEST) && $(GO) vet ./...
 
 bench: ## run every benchmark and write the performance report (bench/report.md, bench/report.json)
 	$(GO) run ./tools/benchreport -out bench -count 3 -once 'BenchmarkFleet500k$$'
@@ -52,6 +58,9 @@ cross: ## build the static, stripped device binary for CPE platforms into dist/
 			$(GO) build -tags $(TAGS) -trimpath -ldflags '$(LDFLAGS)' -o $$out ./cmd/cwmp-agent; \
 		echo "$$out $$(stat -c %s $$out) bytes"; \
 	done
+
+image: ## build the container image (deploy/Dockerfile: the three programs on distroless, non-root)
+	docker build -f deploy/Dockerfile --build-arg VERSION=$(VERSION) -t $(IMAGE) .
 
 demo: ## run a virtual CPE against the built-in local test ACS and print the transcript
 	$(GO) run ./cmd/cwmp-fleet demo

@@ -94,6 +94,16 @@ func TestBuildTagsAgree(t *testing.T) {
 			if got := strings.TrimSpace(v); got != testbin.Tags {
 				t.Errorf("Makefile TAGS = %q, testbin.Tags = %q", got, testbin.Tags)
 			}
+			// The image and the Kubernetes tests' builds use the same.
+			for _, f := range []string{"deploy/Dockerfile", "deploy/kubernetes/test/shards_test.go"} {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(b), "-tags "+testbin.Tags) && !strings.Contains(string(b), `"-tags", "`+testbin.Tags+`"`) {
+					t.Errorf("%s does not build with -tags %s", f, testbin.Tags)
+				}
+			}
 			return
 		}
 	}
