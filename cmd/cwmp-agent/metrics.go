@@ -7,7 +7,7 @@ import (
 	"log/slog"
 
 	"github.com/cwmp-agent/cwmp-agent/cpe"
-	"github.com/cwmp-agent/cwmp-agent/internal/metrics"
+	"github.com/cwmp-agent/cwmp-agent/metrics"
 )
 
 // agentMetrics is the agent's Prometheus listener (metrics.listen). A

@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 // fleetRun runs the test ACS and a fleet as two processes of the built
@@ -274,4 +278,60 @@ func BenchmarkFleetTemplate10k(b *testing.B) {
 	b.ReportMetric(float64(rows), "template-params")
 	b.ReportMetric(num(r, "rss_bytes")/(1<<20), "RSS-MB")
 	b.ReportMetric(num(r, "rss_per_cpe_bytes")/1024, "KB/CPE")
+}
+
+// BenchmarkFleetMetricsCost: what the Prometheus metrics cost the fleet,
+// as BenchmarkFleetCPUPinned measures it (saturated, pinned), run twice:
+// without metrics, then with --metrics-listen and a scrape every second
+// (Prometheus's usual interval is 15 s or more). Reports both CPU figures
+// and the difference in percent (target: under 5).
+func BenchmarkFleetMetricsCost(b *testing.B) {
+	needTwoCores(b)
+	var without, with map[string]any
+	for b.Loop() {
+		args := []string{"--count", "10000", "--rate", "2000", "--periodic", "2", "--duration", "40s"}
+		without = fleetRunPinned(b, []string{"taskset", "-c", "1"}, []string{"taskset", "-c", "0"}, args...)
+		addr := freeAddr(b)
+		stop := make(chan struct{})
+		scrapes := make(chan int, 1)
+		go func() {
+			n := 0
+			t := time.NewTicker(time.Second)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					scrapes <- n
+					return
+				case <-t.C:
+					if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						n++
+					}
+				}
+			}
+		}()
+		with = fleetRunPinned(b, []string{"taskset", "-c", "1"}, []string{"taskset", "-c", "0"},
+			append(args, "--metrics-listen", addr)...)
+		close(stop)
+		if n := <-scrapes; n < 20 {
+			b.Fatalf("only %d scrapes answered", n)
+		}
+	}
+	w, wo := num(with, "steady", "cpu_microseconds_per_session"), num(without, "steady", "cpu_microseconds_per_session")
+	b.ReportMetric(wo, "cpu-us/session-without")
+	b.ReportMetric(w, "cpu-us/session-with")
+	b.ReportMetric((w-wo)/wo*100, "metrics-cost-%")
+}
+
+// freeAddr is a loopback address with a port nothing listens on.
+func freeAddr(b *testing.B) string {
+	b.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

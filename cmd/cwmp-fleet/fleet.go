@@ -23,7 +23,7 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
 	"github.com/cwmp-agent/cwmp-agent/fleet"
 	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
-	"github.com/cwmp-agent/cwmp-agent/internal/metrics"
+	"github.com/cwmp-agent/cwmp-agent/metrics"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 )
 

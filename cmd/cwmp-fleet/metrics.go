@@ -4,7 +4,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cwmp-agent/cwmp-agent/fleet"
-	"github.com/cwmp-agent/cwmp-agent/internal/metrics"
+	"github.com/cwmp-agent/cwmp-agent/metrics"
 )
 
 var (

@@ -30,8 +30,8 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cmd/internal/cli"
 	"github.com/cwmp-agent/cwmp-agent/cmd/internal/confkit"
 	"github.com/cwmp-agent/cwmp-agent/internal/atomicfile"
-	"github.com/cwmp-agent/cwmp-agent/internal/metrics"
 	"github.com/cwmp-agent/cwmp-agent/internal/netguard"
+	"github.com/cwmp-agent/cwmp-agent/metrics"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
 

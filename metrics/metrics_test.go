@@ -23,8 +23,8 @@ import (
 	"github.com/cwmp-agent/cwmp-agent/cpe"
 	"github.com/cwmp-agent/cwmp-agent/cwmp"
 	"github.com/cwmp-agent/cwmp-agent/cwmp/cwmptest"
-	"github.com/cwmp-agent/cwmp-agent/internal/metrics"
 	"github.com/cwmp-agent/cwmp-agent/internal/testutil/testrun"
+	"github.com/cwmp-agent/cwmp-agent/metrics"
 	"github.com/cwmp-agent/cwmp-agent/soap"
 	"github.com/cwmp-agent/cwmp-agent/tr111"
 )
