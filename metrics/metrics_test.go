@@ -276,3 +276,18 @@ func TestListenerBounds(t *testing.T) {
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Contains(t, string(b), "go_goroutines")
 }
+
+// BenchmarkCWMPObserver: the counters' cost for one session as a fleet
+// makes them: its end (two events, the duration) and one RPC answered,
+// from both cores at once on one shared CWMP.
+func BenchmarkCWMPObserver(b *testing.B) {
+	m := metrics.NewCWMP(prometheus.NewRegistry())
+	r := cwmp.SessionResult{Duration: 3 * time.Millisecond, Events: []string{"2 PERIODIC", "4 VALUE CHANGE"}}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.RPC("GetParameterValues", 0)
+			m.Session(r)
+		}
+	})
+}
