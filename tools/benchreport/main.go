@@ -82,7 +82,7 @@ var targets = []target{
 	{Bench: "BenchmarkFleetCPUPinned", Metric: "sys-us/session", Unit: "", What: "... of which the kernel (µs)"},
 	{Bench: "BenchmarkFleetCPUPinned", Metric: "sessions/s", Unit: "", What: "... sessions per second the two pinned cores carry"},
 	{Bench: "BenchmarkFleetCPUPinned1000", Metric: "cpu-us/session", Unit: "", What: "the same at 1,000 sessions/s, where idle wake-ups add their share (µs)"},
-	{Bench: "BenchmarkCWMPObserver", Metric: "ns/op", Max: 11500, Unit: "", What: "Prometheus counters for one session (its end, two events, one RPC), both cores on one fleet's counters (ns; 5 % of a 230 µs session is 11,500)"},
+	{Bench: "BenchmarkCWMPObserver", Metric: "ns/op", Max: 11500, Unit: "µs", What: "Prometheus counters for one session (its end, two events, one RPC), both cores on one fleet's counters (5 % of a 230 µs session is 11.5 µs)"},
 	{Bench: "BenchmarkFleetMetricsCost", Metric: "metrics-cost-%", Max: 5, Unit: "", What: "Prometheus metrics: fleet CPU per session with --metrics-listen and a scrape a second, above the same without (%)"},
 	{Bench: "BenchmarkFleetMetricsCost", Metric: "cpu-us/session-without", Unit: "", What: "... CPU per session without metrics (µs)"},
 	{Bench: "BenchmarkFleetMetricsCost", Metric: "cpu-us/session-with", Unit: "", What: "... and with them (µs)"},

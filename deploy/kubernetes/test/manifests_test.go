@@ -7,8 +7,10 @@ package test
 
 import (
 	"bytes"
+	"debug/elf"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -365,5 +367,31 @@ func TestDockerfile(t *testing.T) {
 	m := render(t, "base")
 	for _, j := range m.jobs {
 		assert.Equal(t, int64(n), *j.Spec.Template.Spec.SecurityContext.RunAsUser, "the pods run as the image's user")
+	}
+
+	// The build stage's RUN, as the image builds it (no container runtime
+	// here): three static executables, no dynamic loader.
+	if testing.Short() {
+		return
+	}
+	run := regexp.MustCompile(`(?s)\nRUN (set -e; for c in .*?done)\n`).FindStringSubmatch(df)
+	require.NotNil(t, run, "the build's RUN")
+	out := t.TempDir()
+	script := strings.ReplaceAll(strings.ReplaceAll(run[1], "\\\n", " "), "/out/", out+"/")
+	cmd := exec.Command("sh", "-c", script)
+	cmd.Dir = filepath.Join("..", "..", "..")
+	cmd.Env = append(os.Environ(), "VERSION=image-test")
+	b, err = cmd.CombinedOutput()
+	require.NoError(t, err, "%s\n%s", script, b)
+	for _, c := range []string{"cwmp-agent", "cwmp-fleet", "cwmp-stun-server"} {
+		f, err := elf.Open(filepath.Join(out, c))
+		require.NoError(t, err)
+		for _, p := range f.Progs {
+			assert.NotEqual(t, elf.PT_INTERP, p.Type, "%s is static", c)
+		}
+		f.Close()
+		v, err := exec.Command(filepath.Join(out, c), "version").Output()
+		require.NoError(t, err)
+		assert.Contains(t, string(v), "image-test", "%s is version stamped", c)
 	}
 }
