@@ -6,8 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/cwmp-agent/cwmp-agent/datamodel"
 	"github.com/cwmp-agent/cwmp-agent/internal/linux/sysinfo"
 )
 
@@ -56,7 +58,23 @@ func (c *CPE) bind() {
 	if c.cfg.Host == nil {
 		return
 	}
-	n := &netInfo{host: *c.cfg.Host, url: func() string { return t.MustGet(root + ".ManagementServer.URL") }}
+	// The ACS URL, kept beside the tree: getters run under the tree's
+	// read lock, and one that read the tree again would wait behind any
+	// writer queued meanwhile, which waits for it (sync.RWMutex: no
+	// recursive read locking).
+	urlPath := root + ".ManagementServer.URL"
+	var acsURL atomic.Pointer[string]
+	loadURL := func() { u := t.MustGet(urlPath); acsURL.Store(&u) }
+	loadURL()
+	t.OnCommit(func(evs []datamodel.Event) {
+		for _, e := range evs {
+			if e.Path == urlPath || e.Kind == datamodel.Reset {
+				loadURL()
+				return
+			}
+		}
+	})
+	n := &netInfo{host: *c.cfg.Host, url: func() string { return *acsURL.Load() }}
 	c.net = n
 	counter := func(name string) func(string) (string, error) {
 		return func(string) (string, error) { return n.counter(name), nil }

@@ -767,7 +767,11 @@ func appendNames(out []Info, n *node, self bool) []Info {
 }
 
 // Bind makes a computed parameter read its value from g. schemaPath may hold
-// "{i}" segments; g receives the concrete path.
+// "{i}" segments; g receives the concrete path. g runs under the tree's read
+// lock and must not call the tree: a second read lock waits behind a writer
+// that queued meanwhile, which waits for the first (sync.RWMutex), and the
+// device hangs. A getter that needs a value of the tree keeps a copy,
+// updated from OnCommit.
 func (t *Tree) Bind(schemaPath string, g Getter) error {
 	p := t.schema.Param(schemaPath)
 	if p == nil {
