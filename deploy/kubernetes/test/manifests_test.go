@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
+	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -39,7 +40,7 @@ const (
 
 var scheme = func() *runtime.Scheme {
 	s := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme} {
+	for _, add := range []func(*runtime.Scheme) error{corev1.AddToScheme, appsv1.AddToScheme, batchv1.AddToScheme, monitoringv1.AddToScheme} {
 		if err := add(s); err != nil {
 			panic(err)
 		}
@@ -58,6 +59,7 @@ type manifests struct {
 	deploys    []*appsv1.Deployment
 	services   []*corev1.Service
 	configMaps []*corev1.ConfigMap
+	monitors   []*monitoringv1.ServiceMonitor
 	others     []runtime.Object
 }
 
@@ -83,6 +85,8 @@ func render(t *testing.T, dir string) *manifests {
 			m.services = append(m.services, o)
 		case *corev1.ConfigMap:
 			m.configMaps = append(m.configMaps, o)
+		case *monitoringv1.ServiceMonitor:
+			m.monitors = append(m.monitors, o)
 		default:
 			m.others = append(m.others, obj)
 		}
@@ -123,7 +127,7 @@ func flag(args []string, name string) string {
 var varRef = regexp.MustCompile(`\$\(([A-Za-z_][A-Za-z0-9_]*)\)`)
 
 func TestManifestsDecodeStrictly(t *testing.T) {
-	for _, dir := range []string{"base", "overlays/example"} {
+	for _, dir := range []string{"base", "overlays/example", "overlays/prometheus-operator"} {
 		t.Run(dir, func(t *testing.T) {
 			m := render(t, dir)
 			assert.Len(t, m.jobs, 1)
@@ -260,6 +264,34 @@ func checkPods(t *testing.T, m *manifests) {
 				found = found || strconv.Itoa(int(sp.Port)) == port
 			}
 			assert.True(t, found, "Service %s: the scrape port %s is one of its ports", s.Name, port)
+		}
+	}
+}
+
+// TestServiceMonitors: for the Prometheus Operator, each ServiceMonitor
+// selects exactly one Service, which has the port it scrapes.
+func TestServiceMonitors(t *testing.T) {
+	m := render(t, "overlays/prometheus-operator")
+	require.Len(t, m.monitors, 2)
+	for _, sm := range m.monitors {
+		var selected []*corev1.Service
+		for _, s := range m.services {
+			ok := true
+			for k, v := range sm.Spec.Selector.MatchLabels {
+				ok = ok && s.Labels[k] == v
+			}
+			if ok {
+				selected = append(selected, s)
+			}
+		}
+		require.Len(t, selected, 1, "ServiceMonitor %s selects one Service", sm.Name)
+		for _, ep := range sm.Spec.Endpoints {
+			found := false
+			for _, p := range selected[0].Spec.Ports {
+				found = found || p.Name == ep.Port
+			}
+			assert.True(t, found, "ServiceMonitor %s scrapes port %q of %s", sm.Name, ep.Port, selected[0].Name)
+			assert.Equal(t, "/metrics", ep.Path)
 		}
 	}
 }
