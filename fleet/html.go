@@ -160,6 +160,10 @@ func svg(c chart, x []float64) template.HTML {
 			ymax = math.Max(ymax, v)
 		}
 	}
+	// A report file may say anything: the axes stay finite, and the tick
+	// loops below count ticks, not add steps up to a bound.
+	ymax = math.Min(ymax, math.MaxFloat64/16)
+	xmax = math.Min(xmax, math.MaxFloat64/16)
 	ystep := niceStep(math.Max(ymax, 1e-9), 4)
 	ytop := math.Max(ystep*math.Ceil(ymax/ystep), ystep)
 	px := func(v float64) float64 { return padL + v/xmax*plotW }
@@ -167,13 +171,15 @@ func svg(c chart, x []float64) template.HTML {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" data-chart=%q viewBox="0 0 %d %d" width="%d" height="%d" role="img" aria-label=%q>`,
 		c.ID, chartW, chartH, chartW, chartH, c.Title)
 	fmt.Fprintf(&b, `<rect x="0" y="0" width="%d" height="%d" fill="#fff"/>`, chartW, chartH)
-	for v := 0.0; v <= ytop+ystep/2; v += ystep {
+	for i := 0; i <= min(int(math.Round(ytop/ystep)), 10); i++ {
+		v := float64(i) * ystep
 		y := py(v)
 		fmt.Fprintf(&b, `<line x1="%d" x2="%d" y1="%.1f" y2="%.1f" stroke=%q/>`, padL, padL+plotW, y, y, "#e5e5e5")
 		fmt.Fprintf(&b, `<text x="%d" y="%.1f" text-anchor="end" font-size="11" fill="#444">%s</text>`, padL-6, y+4, num(round3(v)))
 	}
 	xstep := niceStep(xmax, 6)
-	for v := 0.0; v <= xmax+xstep/100; v += xstep {
+	for i := 0; i <= min(int(xmax/xstep+0.01), 12); i++ {
+		v := float64(i) * xstep
 		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" font-size="11" fill="#444">%s</text>`, px(v), padT+plotH+16, num(round3(v)))
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle" font-size="11" fill="#444">seconds since the start</text>`, padL+plotW/2, padT+plotH+32)

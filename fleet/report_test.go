@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"image"
 	"image/png"
+	"io"
 	"math"
 	"os"
 	"os/exec"
@@ -404,6 +405,23 @@ func TestHTMLReportInABrowser(t *testing.T) {
 		if b, err := os.ReadFile(shot); err == nil {
 			os.WriteFile(keep, b, 0o644)
 			t.Logf("screenshot kept in %s", keep)
+		}
+	}
+}
+
+// TestHTMLExtremeValues: a report file's largest numbers still make a page
+// (the axes once overflowed to infinity and the tick loop never ended).
+func TestHTMLExtremeValues(t *testing.T) {
+	for _, v := range []float64{math.MaxFloat64, 1.7e308, 1e-300, 0} {
+		r := &Report{Count: 1, Series: []Sample{{At: time.Unix(100, 0), Seconds: 1, Rate: v, P99MS: v, RSSBytes: math.MaxUint64},
+			{At: time.Unix(1e10, 0), Seconds: 1, Rate: v}}}
+		done := make(chan error, 1)
+		go func() { done <- WriteHTML(io.Discard, r) }()
+		select {
+		case err := <-done:
+			assert.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("rate %g: the page never ends", v)
 		}
 	}
 }
