@@ -61,7 +61,11 @@ func cmdReportMerge(args []string) error {
 	if err != nil {
 		return err
 	}
-	b, _ := json.MarshalIndent(m, "", "  ")
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		// Numbers no JSON can hold (sums past the float range).
+		return fmt.Errorf("report merge: %w", err)
+	}
 	b = append(b, '\n')
 	if *out == "-" {
 		os.Stdout.Write(b)
