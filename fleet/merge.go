@@ -66,10 +66,6 @@ func (h *histogram) load(x *Histogram) error {
 	return nil
 }
 
-func (h *histogram) percentiles() map[string]float64 {
-	return map[string]float64{"p50": ms(h.quantile(0.5)), "p90": ms(h.quantile(0.9)), "p99": ms(h.quantile(0.99)), "max": ms(h.max)}
-}
-
 // Limits on a report read by ReadReport: it comes from a file.
 const (
 	maxReportBytes = 64 << 20

@@ -65,6 +65,11 @@ func (h *histogram) quantile(q float64) time.Duration {
 	return h.max
 }
 
+// percentiles are the report's latency figures (ms).
+func (h *histogram) percentiles() map[string]float64 {
+	return map[string]float64{"p50": ms(h.quantile(0.5)), "p90": ms(h.quantile(0.9)), "p99": ms(h.quantile(0.99)), "max": ms(h.max)}
+}
+
 // Stats are the fleet's session statistics.
 type Stats struct {
 	mu       sync.Mutex
@@ -301,24 +306,13 @@ type SteadyReport struct {
 func (f *Fleet) Report(now time.Time) Report {
 	s := f.Stats
 	s.mu.Lock()
-	r := Report{Started: s.begun.UTC(), Count: len(f.devs), Up: f.Up(), LatencyHistogram: s.all.export(), Seconds: now.Sub(s.begun).Seconds(), Sessions: s.sessions, Errors: s.errors,
-		LatencyMS: map[string]float64{
-			"p50": ms(s.all.quantile(0.5)), "p90": ms(s.all.quantile(0.9)), "p99": ms(s.all.quantile(0.99)), "max": ms(s.all.max)},
-		Events: map[string]uint64{}, UDPAccepted: s.udpAccepted.Load(), UDPDropped: s.udpDropped.Load()}
-	for k, v := range s.events {
-		r.Events[k] = v
-	}
-	if len(s.errKinds) > 0 {
-		r.ErrorKinds = map[string]uint64{}
-		for k, v := range s.errKinds {
-			r.ErrorKinds[k] = v
-		}
-	}
+	r := Report{Started: s.begun.UTC(), Count: len(f.devs), Up: f.Up(), Seconds: now.Sub(s.begun).Seconds(), Sessions: s.sessions, Errors: s.errors,
+		LatencyMS: s.all.percentiles(), LatencyHistogram: s.all.export(), Events: addCounts(map[string]uint64{}, s.events),
+		ErrorKinds: addCounts(nil, s.errKinds), UDPAccepted: s.udpAccepted.Load(), UDPDropped: s.udpDropped.Load()}
 	r.ACSBusy = BusyReport{Answers: s.busy, RetryAfterMaxSec: s.retryAfterMax, RetriedEarly: s.busyEarly.Load()}
 	if !s.steadyAt.IsZero() {
 		st := &SteadyReport{Seconds: now.Sub(s.steadyAt).Seconds(), Sessions: s.stSess, Errors: s.stErrors,
-			LatencyMS: map[string]float64{"p50": ms(s.steady.quantile(0.5)), "p90": ms(s.steady.quantile(0.9)),
-				"p99": ms(s.steady.quantile(0.99)), "max": ms(s.steady.max)}, LatencyHistogram: s.steady.export()}
+			LatencyMS: s.steady.percentiles(), LatencyHistogram: s.steady.export()}
 		if st.Seconds > 0 {
 			st.SessionsPerSec = float64(st.Sessions) / st.Seconds
 		}

@@ -44,9 +44,7 @@ func (cc cpeCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (cc cpeCollector) Collect(ch chan<- prometheus.Metric) {
 	c := cc.c
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) { Gauge(ch, d, v, labels...) }
 	_, _, retry := c.Agent.Stats()
 	gauge(descPending, float64(c.Agent.PendingEvents()))
 	gauge(descRetry, float64(retry))
@@ -72,10 +70,15 @@ func (cc cpeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
+// Gauge sends a gauge's value as read at a scrape (a collector's Collect).
+func Gauge(ch chan<- prometheus.Metric, d *prometheus.Desc, v float64, labels ...string) {
+	ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+}
+
 // stateSet exports one series per known state, 1 for the current one.
 func stateSet(ch chan<- prometheus.Metric, d *prometheus.Desc, states []string, cur string) {
 	for _, s := range states {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, b2f(s == cur), s)
+		Gauge(ch, d, b2f(s == cur), s)
 	}
 }
 

@@ -33,9 +33,7 @@ func (fc fleetCollector) Describe(ch chan<- *prometheus.Desc) {
 
 func (fc fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	st := fc.f.State()
-	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
-	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) { metrics.Gauge(ch, d, v, labels...) }
 	gauge(descFleetCPEs, float64(st.Up), "up")
 	gauge(descFleetCPEs, float64(st.Started-st.Up), "down")
 	gauge(descFleetCPEs, float64(st.Count-st.Started), "not_started")
