@@ -249,7 +249,11 @@ log: {level: debug}
 	phase, _ := soap.ParseTime(agent.Get(ms + "PeriodicInformTime"))
 	interval, _ := strconv.Atoi(agent.Get(ms + "PeriodicInformInterval"))
 	for _, inf := range informs(t, debug, id) {
-		if !hasEvent(inf, "2 PERIODIC") {
+		// A retry (RetryCount > 0) carries the 2 PERIODIC of the attempt
+		// GenieACS turned away ("CPE already in session", 400): that
+		// attempt, on schedule, is in the log too. The retry comes after
+		// the back-off, or sooner with a Connection Request's event.
+		if !hasEvent(inf, "2 PERIODIC") || inf.RetryCount > 0 {
 			continue
 		}
 		onSchedule := false
